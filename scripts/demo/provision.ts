@@ -1,0 +1,87 @@
+/** Provisioning the simulated city through the API: jurisdictions, units, MQTT devices, and the Modbus devices. */
+import { CITY, DISTRICTS, MANUAL_DEVICE, STREETS, UNITS, devicesOf, type DemoDevice } from '../demo-city.js'
+import { MODBUS_DEVICES, MODBUS_GATEWAYS } from '../demo-modbus.js'
+import type { Api } from './api.js'
+import { DemoError } from './errors.js'
+import { Progress } from './progress.js'
+
+/** Run `fn` over `items`, `width` at a time. */
+async function pool<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++
+        results[i] = await fn(items[i]!)
+      }
+    })
+  )
+  return results
+}
+
+export interface Provisioned {
+  simulated: (DemoDevice & { secret: string })[]
+  manual: { id: string; secret: string }
+}
+
+export async function provision(api: Api): Promise<Provisioned> {
+  const jurisdictions = [CITY, ...DISTRICTS, ...STREETS]
+  let progress = new Progress('provisioning', 'jurisdictions', jurisdictions.length)
+  // Parents first: one at a time.
+  for (const j of jurisdictions) {
+    await api.call('POST', '/api/v1/jurisdictions', j)
+    progress.tick()
+  }
+
+  progress = new Progress('', 'units', UNITS.length)
+  await pool(UNITS, 4, async (u) => {
+    const body = {
+      id: u.id,
+      jurisdictionId: u.jurisdictionId,
+      name: u.name,
+      address: u.address,
+      category: u.category,
+      latitude: u.latitude,
+      longitude: u.longitude,
+      contactName: u.contactName,
+      contactPhone: u.contactPhone
+    }
+    await api.call('POST', '/api/v1/units', body)
+    progress.tick()
+  })
+
+  const devices = UNITS.flatMap(devicesOf)
+  progress = new Progress('', 'devices', devices.length + 1)
+  const create = async (d: { id: string; unitId: string; kind: string; name: string }) => {
+    const created = await api.call<{ secret: string | null }>('POST', '/api/v1/devices', { id: d.id, unitId: d.unitId, kind: d.kind, name: d.name })
+    progress.tick()
+    if (!created.secret) throw new DemoError(`POST /api/v1/devices gave ${d.id} no secret (is it an MQTT device?)`)
+    return created.secret
+  }
+  // The server hashes each secret with scrypt: a few at a time keeps both cores busy without queueing.
+  const secrets = await pool(devices, 4, create)
+  const manualSecret = await create(MANUAL_DEVICE)
+  return {
+    simulated: devices.map((d, i) => ({ ...d, secret: secrets[i]! })),
+    manual: { id: MANUAL_DEVICE.id, secret: manualSecret }
+  }
+}
+
+/** Register the Modbus devices: the server starts polling each at once. */
+export async function registerModbus(api: Api, host: string, ports: number[]): Promise<void> {
+  const progress = new Progress('modbus', 'devices registered', MODBUS_DEVICES.length)
+  for (const [i, g] of MODBUS_GATEWAYS.entries()) {
+    for (const d of g.devices) {
+      await api.call('POST', '/api/v1/devices', {
+        id: d.id,
+        unitId: d.unitId,
+        kind: d.kind,
+        name: d.name,
+        protocol: 'modbus',
+        modbus: { host, port: ports[i]!, unitId: d.slave, pollIntervalMs: d.pollIntervalMs }
+      })
+      progress.tick()
+    }
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * What arrived, once the demo stops: readings of the leaking sprinkler-pressure transmitter (over MQTT and over
+ * Modbus) and events of the panel that sees a fire. With --duration, none arriving fails the demo.
+ */
+import { INTERESTING } from '../demo-city.js'
+import { modbusLeak } from '../demo-modbus.js'
+import { Api } from './api.js'
+import { DemoError } from './errors.js'
+import { step, warn } from './output.js'
+import type { Provisioned } from './provision.js'
+import type { RunFolder } from './run-folder.js'
+import { readStatus } from './server.js'
+
+type Readings = { points: { ts: number; values: Record<string, number | null> }[] }
+
+interface SummaryInput {
+  durationS: number | null
+  base: string
+  token: string
+  simulated: Provisioned['simulated']
+  /** Whether the Modbus devices were registered. */
+  modbus: boolean
+  folder: RunFolder
+  /** When the run began: readings from two minutes before it count. */
+  started: number
+}
+
+export async function reportArrived(p: SummaryInput): Promise<void> {
+  const { durationS, folder } = p
+  const leak = p.simulated.find((d) => INTERESTING[d.id]?.scenario === 'slow-leak') ?? p.simulated[0]!
+  const fire = p.simulated.find((d) => INTERESTING[d.id]?.scenario === 'fire') ?? p.simulated[0]!
+  const since = new Date(p.started - 120_000).toISOString()
+  const check = new Api(p.base, p.token, AbortSignal.timeout(20_000))
+  const readingsOf = (id: string) => check.call<Readings>('GET', `/api/v1/devices/${id}/readings?from=${encodeURIComponent(since)}&limit=10000`)
+  try {
+    const readings = await readingsOf(leak.id)
+    const events = await check.call<{ events: { type: string }[] }>('GET', `/api/v1/devices/${fire.id}/events?from=${encodeURIComponent(since)}`)
+    const lastPoint = readings.points.at(-1)
+    const types = [...new Set(events.events.map((e) => e.type))].join(', ')
+    step(
+      'arrived',
+      `${readings.points.length} readings of ${leak.id}${lastPoint ? ` (last pressure_mpa ${lastPoint.values.pressure_mpa})` : ''}, ${events.events.length} events of ${fire.id}${types ? ` (${types})` : ''}`
+    )
+    let modbusCount: number | null = null
+    const leakMb = modbusLeak()
+    if (p.modbus) {
+      const mb = await readingsOf(leakMb.id)
+      modbusCount = mb.points.length
+      const last = mb.points.at(-1)
+      step(
+        '',
+        `${mb.points.length} readings of ${leakMb.id} polled over Modbus every ${leakMb.pollIntervalMs / 1000} s${last ? ` (last pressure_mpa ${last.values.pressure_mpa})` : ''}`
+      )
+    }
+    const ready = await readStatus(p.base)
+    if (ready) step('', `${ready.status.accepted ?? '?'} messages accepted, ${ready.status.written ?? '?'} written to InfluxDB in all`)
+    if (readings.points.length === 0) {
+      if (durationS !== null) {
+        throw new DemoError(`no readings of ${leak.id} arrived in ${durationS} s`, { file: folder.devicesLog, title: 'devices log' })
+      }
+      warn(`no readings of ${leak.id} arrived yet; see ${folder.devicesLog} and ${folder.serverLog}`)
+    }
+    if (modbusCount === 0) {
+      if (durationS !== null) {
+        throw new DemoError(`no readings of ${leakMb.id} were polled over Modbus in ${durationS} s`, { file: folder.serverLog, title: 'server log' })
+      }
+      warn(`no readings of ${leakMb.id} were polled over Modbus yet; see ${folder.serverLog} and ${folder.devicesLog}`)
+    }
+  } catch (err) {
+    if (err instanceof DemoError && durationS !== null) throw err
+    warn(`could not read back what arrived: ${(err as Error).message}`)
+  }
+}

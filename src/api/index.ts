@@ -1,0 +1,94 @@
+/**
+ * The HTTP API (fastify): registry, readings and events, health. Bodies and replies are validated from schemas/,
+ * which @fastify/swagger also publishes as OpenAPI at /docs. Errors are `{ code, message, field? }`.
+ */
+import { timingSafeEqual, createHash } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyError, type FastifyBaseLogger } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Logger } from '../logger.js'
+import { FirewatchError } from '../errors.js'
+import { registryRoutes, type RegistryDeps } from './routes/registry.js'
+import { telemetryRoutes, type TelemetryDeps } from './routes/telemetry.js'
+import { healthRoutes, type HealthDeps } from './routes/health.js'
+import { metricsRoutes, type MetricsDeps } from './routes/metrics.js'
+
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps {
+  adminToken: string
+  log: Logger
+}
+
+export type Api = FastifyInstance
+
+const digest = (s: string) => createHash('sha256').update(s).digest()
+
+export async function buildApi(deps: ApiDeps): Promise<Api> {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit: 256 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Firewatch API', version: '1', description: 'City-scale remote fire monitoring' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }]
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  app.setErrorHandler((err: FastifyError | FirewatchError, req, reply) => {
+    if (err instanceof FirewatchError) {
+      const status = err.details.statusCode ?? 500
+      return reply.status(status).send({ code: err.code, message: err.message, ...(err.details.field ? { field: err.details.field } : {}) })
+    }
+    if (err.validation) {
+      const v = err.validation[0]
+      const missing = (v?.params as { missingProperty?: string } | undefined)?.missingProperty
+      const extra = (v?.params as { additionalProperty?: string } | undefined)?.additionalProperty
+      const path = (v?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.')
+      const named = missing ?? extra
+      // A nested field is named by its path ("modbus.unitId"), never by a bare name another field may share.
+      const field = named ? (path ? `${path}.${named}` : named) : path || undefined
+      const where = err.validationContext ?? 'body'
+      const message = extra
+        ? `${where}.${field} is not allowed`
+        : missing
+          ? `${where}.${field} is required`
+          : `${where}${path ? '.' + path : ''} ${v?.message ?? 'is invalid'}`
+      return reply.status(400).send({ code: 'FW_ERR_VALIDATION', message, ...(field ? { field } : {}) })
+    }
+    if (err.statusCode && err.statusCode < 500) {
+      return reply.status(err.statusCode).send({ code: err.code ?? 'FW_ERR_VALIDATION', message: err.message })
+    }
+    req.log.error({ err }, 'request failed')
+    return reply.status(503).send({ code: 'FW_ERR_UNAVAILABLE', message: 'a backing service failed; try again' })
+  })
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({ code: 'FW_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` })
+  )
+
+  await app.register(healthRoutes(deps))
+  await app.register(metricsRoutes(deps))
+  // Every /api/v1 route is behind the token: the hook belongs to the plugin holding the routes, so it guards them
+  // whatever spelling of the URL reached them (a check on req.url could be dodged with /%61pi/…).
+  const expected = digest(deps.adminToken)
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', async (req) => {
+        const header = req.headers.authorization ?? ''
+        const token = header.startsWith('Bearer ') ? header.slice(7) : ''
+        // Compare digests: constant time whatever the lengths.
+        if (!token || !timingSafeEqual(digest(token), expected)) {
+          throw new FirewatchError('FW_ERR_UNAUTHORIZED', 'a valid bearer token is required', { statusCode: 401 })
+        }
+      })
+      await v1.register(registryRoutes(deps))
+      await v1.register(telemetryRoutes(deps))
+    },
+    { prefix: '/api/v1' }
+  )
+  return app
+}

@@ -1,0 +1,47 @@
+/** Prometheus metrics at /metrics: what came in, what was refused and why, what waits in the ingest log. */
+import type { FastifyPluginAsync } from 'fastify'
+import { Gauge, Registry } from 'prom-client'
+import { REJECT_REASONS, type RejectReason } from '../../ingest/types.js'
+
+export interface MetricsDeps {
+  metrics: () => Promise<{
+    accepted: number
+    connectedDevices: number
+    ingestLogLength: number
+    ingestBacklog: number | null
+    written: number
+    writeFailures: number
+    deadLettered: number
+    rejected: Record<RejectReason, number>
+  }>
+}
+
+export const metricsRoutes =
+  ({ metrics }: MetricsDeps): FastifyPluginAsync =>
+  async (app) => {
+    const registry = new Registry()
+    // Gauges read on scrape from the counters the stages keep: nothing is counted twice.
+    const gauge = (name: string, help: string, labelNames: string[] = []) =>
+      new Gauge({ name, help, labelNames, registers: [registry] })
+    const accepted = gauge('firewatch_messages_accepted_total', 'Device messages appended to the ingest log (MQTT and Modbus; duplicates not counted)')
+    const rejected = gauge('firewatch_messages_rejected_total', 'Device input refused, by reason', ['reason'])
+    const connected = gauge('firewatch_connected_devices', 'MQTT connections')
+    const entries = gauge('firewatch_ingest_log_entries', 'Entries in the ingest log not yet trimmed')
+    const backlog = gauge('firewatch_ingest_backlog', 'Ingest-log entries not yet stored in InfluxDB (lag + pending)')
+    const written = gauge('firewatch_points_written_total', 'Points written to InfluxDB')
+    const failures = gauge('firewatch_influx_write_failures_total', 'Failed InfluxDB batch writes (retried)')
+    const dead = gauge('firewatch_dead_lettered_total', 'Ingest entries InfluxDB refused, moved to the dead-letter stream')
+
+    app.get('/metrics', { logLevel: 'warn', schema: { hide: true } }, async (_req, reply) => {
+      const m = await metrics()
+      accepted.set(m.accepted)
+      for (const reason of REJECT_REASONS) rejected.set({ reason }, m.rejected[reason])
+      connected.set(m.connectedDevices)
+      entries.set(m.ingestLogLength)
+      if (m.ingestBacklog !== null) backlog.set(m.ingestBacklog)
+      written.set(m.written)
+      failures.set(m.writeFailures)
+      dead.set(m.deadLettered)
+      return reply.type(registry.contentType).send(await registry.metrics())
+    })
+  }

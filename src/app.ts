@@ -1,0 +1,199 @@
+/**
+ * buildApp(config) wires every stage; server.ts only runs it. Tests build the app the same way.
+ *
+ *   devices ─MQTT─▶ broker (auth, ACL, validate) ─append─▶ ingest log (Redis Stream) ─group─▶ telemetry writer ─▶ InfluxDB
+ *   Modbus slaves ◀─poll─ modbus pollers (validate) ─append─┘
+ *                                                                        registry (PostgreSQL) ◀── API (fastify)
+ */
+import { Redis } from 'ioredis'
+import type { Config } from './config/index.js'
+import type { Logger } from './logger.js'
+import { connectPostgres, migrate, type Pool } from './store/postgres.js'
+import { RegistryRepository } from './store/registry-repository.js'
+import { InfluxStore } from './store/influx.js'
+import { WriterThread } from './store/writer-thread.js'
+import { loadProfiles, type ProfileMap } from './ingest/profiles.js'
+import { IngestLog } from './ingest/ingest-log.js'
+import { Rejections } from './ingest/rejections.js'
+import { startBroker, type Broker } from './broker/index.js'
+import { Presence } from './broker/presence.js'
+import { DeviceAuthenticator } from './broker/authenticate.js'
+import { buildApi, type Api } from './api/index.js'
+import { createModbusPollers, type ModbusPollers } from './ingest/modbus/index.js'
+
+/** Consumer group names on the ingest log: one per consuming stage. */
+export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer' } as const
+
+export interface App {
+  readonly config: Readonly<Config>
+  readonly profiles: ProfileMap
+  readonly registry: RegistryRepository
+  readonly store: InfluxStore
+  readonly ingestLog: IngestLog
+  readonly rejections: Rejections
+  readonly writer: WriterThread
+  readonly api: Api
+  readonly modbus: ModbusPollers
+  /** Set once started. */
+  broker: Broker | null
+  /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
+  start(): Promise<{ mqttPort: number; mqttTlsPort: number | null; httpPort: number }>
+  /** Stop accepting, finish in-flight work, close every connection. */
+  stop(): Promise<void>
+}
+
+export async function buildApp(config: Readonly<Config>, log: Logger): Promise<App> {
+  const profiles = loadProfiles(config.devicesDir)
+  const pool: Pool = await connectPostgres(config.databaseUrl, log)
+  await migrate(pool, log)
+  const registry = new RegistryRepository(pool)
+
+  // Appends fail fast while Redis is away, so the device is not acknowledged and sends again later.
+  // Auto-pipelining sends the commands issued in one event-loop tick as one socket write instead of one write
+  // (one syscall) each; every append still resolves only on its own reply, so a PUBACK still follows the append.
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true, enableAutoPipelining: true })
+  redis.on('error', (err) => log.warn({ err }, 'Redis connection error'))
+  await redis.connect()
+  await checkRedisDurability(redis, log)
+
+  const store = new InfluxStore({ url: config.influxUrl, database: config.influxDb, token: config.influxToken })
+  // InfluxDB may be down at start: the log keeps everything and the writer creates the database when it is back.
+  await store.ensureDatabase().catch((err) => log.warn({ err }, 'InfluxDB not reachable at start; readings wait in the ingest log'))
+
+  const ingestLog = new IngestLog(redis, { prefix: config.redisPrefix })
+  const rejections = new Rejections(log.child({ component: 'ingest' }))
+  const presence = new Presence(registry, log)
+  const authenticator = new DeviceAuthenticator(registry, redis, config.redisPrefix)
+  const writer = new WriterThread(
+    {
+      redisUrl: config.redisUrl,
+      stream: ingestLog.stream,
+      group: CONSUMER_GROUPS.telemetry,
+      consumerName: config.consumerName,
+      deadLetterStream: `${ingestLog.stream}:dead`,
+      influxUrl: config.influxUrl,
+      influxDb: config.influxDb,
+      influxToken: config.influxToken,
+      logLevel: config.logLevel
+    },
+    log
+  )
+
+  const modbus = createModbusPollers(registry, {
+    profiles,
+    ingestLog,
+    rejections,
+    presence,
+    log: log.child({ component: 'modbus' }),
+    redis,
+    redisPrefix: config.redisPrefix,
+    timeoutMs: config.modbusTimeoutMs,
+    reloadMs: config.modbusReloadMs
+  })
+
+  const api = await buildApi({
+    adminToken: config.adminToken,
+    log,
+    registry,
+    profiles,
+    onDevicesChanged: () => {
+      if (config.modbusPolling) void modbus.reload()
+    },
+    store,
+    checks: {
+      redis: () => redis.ping(),
+      postgres: () => pool.query('SELECT 1'),
+      influxdb: async () => {
+        if (!(await store.ping())) throw new Error('no answer, or the credentials are refused')
+      },
+      writer: async () => {
+        if (!writer.alive) throw new Error('the telemetry writer thread is not running')
+      }
+    },
+    status: () => counters(),
+    metrics: () => counters()
+  })
+
+  const counters = async () => ({
+    ingestLogLength: await ingestLog.length(),
+    ingestBacklog: await ingestLog.backlog(CONSUMER_GROUPS.telemetry),
+    accepted: ingestLog.appended,
+    connectedDevices: app.broker?.aedes.connectedClients ?? 0,
+    written: writer.stats.written,
+    writeFailures: writer.stats.failures,
+    deadLettered: writer.stats.deadLettered,
+    rejected: rejections.counts
+  })
+
+  let trimTimer: NodeJS.Timeout | null = null
+
+  const app: App = {
+    config,
+    profiles,
+    registry,
+    store,
+    ingestLog,
+    rejections,
+    writer,
+    api,
+    modbus,
+    broker: null,
+
+    async start() {
+      await writer.start()
+      presence.start()
+      app.broker = await startBroker({
+        host: config.host,
+        port: config.mqttPort,
+        tls: config.mqttTls ? { port: config.mqttTlsPort, ...config.mqttTls } : null,
+        authenticator,
+        profiles,
+        ingestLog,
+        presence,
+        rejections,
+        log: log.child({ component: 'broker' })
+      })
+      await api.listen({ port: config.httpPort, host: config.host })
+      if (config.modbusPolling) await modbus.start()
+      trimTimer = setInterval(() => {
+        ingestLog.trim().catch((err) => log.warn({ err }, 'ingest log trim failed'))
+      }, 5000)
+      trimTimer.unref()
+      const address = api.server.address()
+      const httpPort = typeof address === 'object' && address ? address.port : config.httpPort
+      return { mqttPort: app.broker.port, mqttTlsPort: app.broker.tlsPort, httpPort }
+    },
+
+    async stop() {
+      if (trimTimer) clearInterval(trimTimer)
+      // Stop taking messages first, then drain what was taken.
+      await app.broker?.close()
+      await modbus.stop()
+      await api.close()
+      await writer.stop()
+      await presence.stop()
+      await redis.quit().catch(() => undefined)
+      await pool.end()
+    }
+  }
+  return app
+}
+
+/**
+ * "Acknowledged means durable" holds only as far as Redis keeps what it acknowledged: an evicted stream entry is a
+ * lost reading, and without AOF a Redis restart loses the log. Say so at start (managed Redis may hide CONFIG).
+ */
+async function checkRedisDurability(redis: Redis, log: Logger): Promise<void> {
+  try {
+    const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as string[]
+    const [, aof] = (await redis.config('GET', 'appendonly')) as string[]
+    if (policy !== 'noeviction') {
+      log.warn({ maxmemoryPolicy: policy }, 'Redis may evict keys: set maxmemory-policy noeviction, or acknowledged readings can be lost')
+    }
+    if (aof !== 'yes') {
+      log.warn({ appendonly: aof }, 'Redis keeps no append-only file: a Redis restart loses the ingest backlog (fine for development only)')
+    }
+  } catch (err) {
+    log.debug({ err }, 'cannot read the Redis configuration; check appendonly and maxmemory-policy by hand')
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Configuration: read once from the environment, validated, frozen.
+ * A bad value stops start-up with a message that names the variable.
+ */
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { hostname } from 'node:os'
+import { FirewatchError } from '../errors.js'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface Config {
+  /** MQTT over TCP. `0` picks a free port (tests). @defaultValue 1883 */
+  mqttPort: number
+  /** MQTT over TLS; only opened when a certificate and key are configured. @defaultValue 8883 */
+  mqttTlsPort: number
+  mqttTls: { cert: Buffer; key: Buffer } | null
+  /** @defaultValue 8080 */
+  httpPort: number
+  /** Address both listeners bind. @defaultValue 0.0.0.0 */
+  host: string
+  redisUrl: string
+  /** Prefix of every Redis key Firewatch owns, so several deployments or test runs share one Redis. @defaultValue fw: */
+  redisPrefix: string
+  databaseUrl: string
+  influxUrl: string
+  influxDb: string
+  /** InfluxDB token (2.x/3.x) or `user:password` (1.x, sent as HTTP Basic). */
+  influxToken: string | null
+  adminToken: string
+  logLevel: LogLevel
+  /** Folder of device profiles. @defaultValue devices/ of the installation */
+  devicesDir: string
+  /** Name of this process in the ingest-log consumer groups; keep it stable across restarts. @defaultValue host name */
+  consumerName: string
+  /** How long a Modbus slave may take to answer one request. @defaultValue 1000 */
+  modbusTimeoutMs: number
+  /** How often the Modbus pollers reread their targets from the registry (the API also tells them at once). @defaultValue 10000 */
+  modbusReloadMs: number
+  /** Whether this instance polls the Modbus targets: with several instances, exactly one should. @defaultValue true */
+  modbusPolling: boolean
+}
+
+/** The installation root (where package.json, devices/ and the migrations live), from src/ or dist/src/. */
+export const projectRoot = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 5; i++) {
+    try {
+      readFileSync(path.join(dir, 'package.json'))
+      return dir
+    } catch {
+      dir = path.dirname(dir)
+    }
+  }
+  throw new Error('cannot find the Firewatch installation root')
+})()
+
+type Env = Record<string, string | undefined>
+
+function bad(name: string, value: string, expected: string): never {
+  throw new FirewatchError('FW_ERR_CONFIG', `${name}=${JSON.stringify(value)} is invalid: expected ${expected}`)
+}
+
+function ms(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw) || n < min || n > max) bad(name, raw, `milliseconds ${min}-${max}`)
+  return n
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (raw === 'true' || raw === '1') return true
+  if (raw === 'false' || raw === '0') return false
+  return bad(name, raw, 'true or false')
+}
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw) || n > 65535) bad(name, raw, 'a TCP port number 0-65535')
+  return n
+}
+
+function url(env: Env, name: string, fallback: string, protocols: string[]): string {
+  const raw = env[name] || fallback
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    return bad(name, raw, `a URL (${protocols.join(' or ')})`)
+  }
+  if (!protocols.includes(parsed.protocol)) bad(name, raw, `a URL (${protocols.join(' or ')})`)
+  return raw
+}
+
+function required(env: Env, name: string): string {
+  const raw = env[name]
+  if (raw === undefined || raw === '') {
+    throw new FirewatchError('FW_ERR_CONFIG', `${name} is required but not set (see .env.example)`)
+  }
+  return raw
+}
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const adminToken = required(env, 'FIREWATCH_ADMIN_TOKEN')
+  // Bearer tokens shorter than this are guessable; refuse them rather than run exposed.
+  if (adminToken.length < 16) bad('FIREWATCH_ADMIN_TOKEN', '***', 'at least 16 characters')
+
+  const logLevel = (env.LOG_LEVEL || 'info') as LogLevel
+  if (!LOG_LEVELS.includes(logLevel)) bad('LOG_LEVEL', logLevel, LOG_LEVELS.join(', '))
+
+  const influxDb = env.INFLUX_DB || 'firewatch'
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(influxDb)) bad('INFLUX_DB', influxDb, 'letters, digits, _ or -, at most 64')
+
+  const redisPrefix = env.REDIS_PREFIX || 'fw:'
+  if (!/^[A-Za-z0-9_:.{}-]{1,64}$/.test(redisPrefix)) bad('REDIS_PREFIX', redisPrefix, 'letters, digits, _ : . { } or -')
+
+  const certFile = env.MQTT_TLS_CERT
+  const keyFile = env.MQTT_TLS_KEY
+  let mqttTls: Config['mqttTls'] = null
+  if (certFile || keyFile) {
+    if (!certFile) required(env, 'MQTT_TLS_CERT')
+    if (!keyFile) required(env, 'MQTT_TLS_KEY')
+    mqttTls = { cert: readFileOr(certFile!, 'MQTT_TLS_CERT'), key: readFileOr(keyFile!, 'MQTT_TLS_KEY') }
+  }
+
+  const config: Config = {
+    mqttPort: port(env, 'MQTT_PORT', 1883),
+    mqttTlsPort: port(env, 'MQTT_TLS_PORT', 8883),
+    mqttTls,
+    httpPort: port(env, 'HTTP_PORT', 8080),
+    host: env.HOST || '0.0.0.0',
+    redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    redisPrefix,
+    databaseUrl: url(env, 'DATABASE_URL', 'postgres://postgres:postgres@127.0.0.1:5432/firewatch', [
+      'postgres:',
+      'postgresql:'
+    ]),
+    influxUrl: url(env, 'INFLUX_URL', 'http://127.0.0.1:18086', ['http:', 'https:']),
+    influxDb,
+    influxToken: env.INFLUX_TOKEN || null,
+    adminToken,
+    logLevel,
+    devicesDir: env.DEVICES_DIR || path.join(projectRoot, 'devices'),
+    consumerName: env.INGEST_CONSUMER || hostname(),
+    modbusTimeoutMs: ms(env, 'MODBUS_TIMEOUT_MS', 1000, 50, 60_000),
+    modbusReloadMs: ms(env, 'MODBUS_RELOAD_MS', 10_000, 100, 3_600_000),
+    modbusPolling: flag(env, 'MODBUS_POLLING', true)
+  }
+  return Object.freeze(config)
+}
+
+function readFileOr(file: string, name: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    throw new FirewatchError('FW_ERR_CONFIG', `${name}=${JSON.stringify(file)} cannot be read: ${(err as Error).message}`)
+  }
+}

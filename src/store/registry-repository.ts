@@ -1,0 +1,255 @@
+/** The registry in PostgreSQL: jurisdictions, units, devices. */
+import { randomUUID } from 'node:crypto'
+import type { Pool } from './postgres.js'
+import { FirewatchError } from '../errors.js'
+import type { ModbusTarget } from '../ingest/modbus/device-poller.js'
+import type {
+  Device,
+  DeviceCreate,
+  Jurisdiction,
+  JurisdictionCreate,
+  Unit,
+  UnitCreate
+} from '../../schemas/api.js'
+
+const PARENT_LEVEL = { city: null, district: 'city', street: 'district' } as const
+
+export interface Paging {
+  limit: number
+  offset: number
+}
+
+export interface DeviceCredentials {
+  id: string
+  unitId: string
+  profile: string
+  protocol: string
+  secretHash: string | null
+}
+
+type Row = Record<string, unknown>
+const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null)
+
+const toJurisdiction = (r: Row): Jurisdiction => ({
+  id: r.id as string,
+  parentId: (r.parent_id as string | null) ?? null,
+  name: r.name as string,
+  level: r.level as Jurisdiction['level'],
+  path: r.ancestors as string[],
+  createdAt: iso(r.created_at)!
+})
+
+const toUnit = (r: Row): Unit => ({
+  id: r.id as string,
+  jurisdictionId: r.jurisdiction_id as string,
+  name: r.name as string,
+  address: r.address as string,
+  category: r.category as Unit['category'],
+  latitude: (r.latitude as number | null) ?? null,
+  longitude: (r.longitude as number | null) ?? null,
+  contactName: r.contact_name as string,
+  contactPhone: r.contact_phone as string,
+  createdAt: iso(r.created_at)!
+})
+
+const toDevice = (r: Row): Device => ({
+  id: r.id as string,
+  unitId: r.unit_id as string,
+  name: r.name as string,
+  kind: r.kind as Device['kind'],
+  protocol: r.protocol as Device['protocol'],
+  profile: r.profile as string,
+  createdAt: iso(r.created_at)!,
+  lastSeenAt: iso(r.last_seen_at),
+  online: r.online as boolean,
+  ...(r.modbus_host != null
+    ? {
+        modbus: {
+          host: r.modbus_host as string,
+          port: r.modbus_port as number,
+          unitId: r.modbus_unit_id as number,
+          pollIntervalMs: r.modbus_poll_interval_ms as number
+        }
+      }
+    : {})
+})
+
+/** Turn constraint violations into API errors that name the field. */
+function mapPgError(err: unknown, what: string, fields: Record<string, string> = {}): never {
+  const e = err as { code?: string; constraint?: string }
+  if (e.code === '23505') throw new FirewatchError('FW_ERR_CONFLICT', `${what} with this id already exists`, { statusCode: 409, field: 'id' })
+  if (e.code === '23503') {
+    const field = Object.entries(fields).find(([c]) => e.constraint?.includes(c))?.[1]
+    throw new FirewatchError('FW_ERR_VALIDATION', `${field ?? 'a referenced record'} does not exist`, {
+      statusCode: 400,
+      ...(field ? { field } : {})
+    })
+  }
+  throw err
+}
+
+export class RegistryRepository {
+  constructor(private readonly pool: Pool) {}
+
+  async createJurisdiction(body: JurisdictionCreate): Promise<Jurisdiction> {
+    const id = body.id ?? randomUUID()
+    const parentLevel = PARENT_LEVEL[body.level]
+    let ancestors = [id]
+    if (parentLevel === null) {
+      if (body.parentId) throw new FirewatchError('FW_ERR_VALIDATION', 'a city has no parent', { statusCode: 400, field: 'parentId' })
+    } else {
+      if (!body.parentId) {
+        throw new FirewatchError('FW_ERR_VALIDATION', `a ${body.level} needs the parentId of its ${parentLevel}`, {
+          statusCode: 400,
+          field: 'parentId'
+        })
+      }
+      const parent = await this.getJurisdiction(body.parentId)
+      if (!parent) throw new FirewatchError('FW_ERR_VALIDATION', 'parentId does not exist', { statusCode: 400, field: 'parentId' })
+      if (parent.level !== parentLevel) {
+        throw new FirewatchError('FW_ERR_VALIDATION', `the parent of a ${body.level} must be a ${parentLevel}, not a ${parent.level}`, {
+          statusCode: 400,
+          field: 'parentId'
+        })
+      }
+      ancestors = [...parent.path, id]
+    }
+    try {
+      const { rows } = await this.pool.query(
+        `INSERT INTO jurisdictions (id, parent_id, name, level, ancestors) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+        [id, body.parentId ?? null, body.name, body.level, ancestors]
+      )
+      return toJurisdiction(rows[0])
+    } catch (err) {
+      return mapPgError(err, 'a jurisdiction')
+    }
+  }
+
+  async getJurisdiction(id: string): Promise<Jurisdiction | null> {
+    const { rows } = await this.pool.query('SELECT * FROM jurisdictions WHERE id = $1', [id])
+    return rows[0] ? toJurisdiction(rows[0]) : null
+  }
+
+  /** With `within`, only that jurisdiction's subtree. */
+  async listJurisdictions(page: Paging, within?: string): Promise<{ items: Jurisdiction[]; total: number }> {
+    const where = within ? 'WHERE $3 = ANY (ancestors)' : ''
+    const params = within ? [page.limit, page.offset, within] : [page.limit, page.offset]
+    const { rows } = await this.pool.query(
+      `SELECT *, count(*) OVER () AS total FROM jurisdictions ${where} ORDER BY array_length(ancestors, 1), name, id LIMIT $1 OFFSET $2`,
+      params
+    )
+    return { items: rows.map(toJurisdiction), total: Number(rows[0]?.total ?? 0) }
+  }
+
+  async createUnit(body: UnitCreate): Promise<Unit> {
+    try {
+      const { rows } = await this.pool.query(
+        `INSERT INTO units (id, jurisdiction_id, name, address, category, latitude, longitude, contact_name, contact_phone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
+        [
+          body.id ?? randomUUID(),
+          body.jurisdictionId,
+          body.name,
+          body.address,
+          body.category,
+          body.latitude ?? null,
+          body.longitude ?? null,
+          body.contactName,
+          body.contactPhone
+        ]
+      )
+      return toUnit(rows[0])
+    } catch (err) {
+      return mapPgError(err, 'a unit', { jurisdiction: 'jurisdictionId' })
+    }
+  }
+
+  async getUnit(id: string): Promise<Unit | null> {
+    const { rows } = await this.pool.query('SELECT * FROM units WHERE id = $1', [id])
+    return rows[0] ? toUnit(rows[0]) : null
+  }
+
+  /** With `within`, only units in that jurisdiction's subtree. */
+  async listUnits(page: Paging, within?: string): Promise<{ items: Unit[]; total: number }> {
+    const sql = within
+      ? `SELECT u.*, count(*) OVER () AS total FROM units u JOIN jurisdictions j ON j.id = u.jurisdiction_id
+         WHERE $3 = ANY (j.ancestors) ORDER BY u.name, u.id LIMIT $1 OFFSET $2`
+      : `SELECT *, count(*) OVER () AS total FROM units ORDER BY name, id LIMIT $1 OFFSET $2`
+    const { rows } = await this.pool.query(sql, within ? [page.limit, page.offset, within] : [page.limit, page.offset])
+    return { items: rows.map(toUnit), total: Number(rows[0]?.total ?? 0) }
+  }
+
+  async createDevice(body: DeviceCreate & { profile: string; protocol: string }, secretHash: string | null): Promise<Device> {
+    try {
+      const { rows } = await this.pool.query(
+        `INSERT INTO devices (id, unit_id, name, kind, protocol, profile, secret_hash,
+                              modbus_host, modbus_port, modbus_unit_id, modbus_poll_interval_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+        [
+          body.id ?? randomUUID(),
+          body.unitId,
+          body.name ?? '',
+          body.kind,
+          body.protocol,
+          body.profile,
+          secretHash,
+          body.modbus?.host ?? null,
+          body.modbus?.port ?? null,
+          body.modbus?.unitId ?? null,
+          body.modbus?.pollIntervalMs ?? null
+        ]
+      )
+      return toDevice(rows[0])
+    } catch (err) {
+      return mapPgError(err, 'a device', { unit: 'unitId' })
+    }
+  }
+
+  async getDevice(id: string): Promise<Device | null> {
+    const { rows } = await this.pool.query('SELECT * FROM devices WHERE id = $1', [id])
+    return rows[0] ? toDevice(rows[0]) : null
+  }
+
+  async listDevices(page: Paging, unitId?: string): Promise<{ items: Device[]; total: number }> {
+    const where = unitId ? 'WHERE unit_id = $3' : ''
+    const { rows } = await this.pool.query(
+      `SELECT *, count(*) OVER () AS total FROM devices ${where} ORDER BY id LIMIT $1 OFFSET $2`,
+      unitId ? [page.limit, page.offset, unitId] : [page.limit, page.offset]
+    )
+    return { items: rows.map(toDevice), total: Number(rows[0]?.total ?? 0) }
+  }
+
+  async getCredentials(id: string): Promise<DeviceCredentials | null> {
+    const { rows } = await this.pool.query('SELECT id, unit_id, profile, protocol, secret_hash FROM devices WHERE id = $1', [id])
+    const r = rows[0]
+    return r ? { id: r.id, unitId: r.unit_id, profile: r.profile, protocol: r.protocol, secretHash: r.secret_hash } : null
+  }
+
+  /** Every device to poll over Modbus TCP, with where to poll it. */
+  async listModbusTargets(): Promise<ModbusTarget[]> {
+    const { rows } = await this.pool.query(
+      `SELECT id, unit_id, profile, modbus_host, modbus_port, modbus_unit_id, modbus_poll_interval_ms
+       FROM devices WHERE protocol = 'modbus' AND modbus_host IS NOT NULL`
+    )
+    return rows.map((r) => ({
+      deviceId: r.id,
+      unitId: r.unit_id,
+      profile: r.profile,
+      modbus: { host: r.modbus_host, port: r.modbus_port, unitId: r.modbus_unit_id, pollIntervalMs: r.modbus_poll_interval_ms }
+    }))
+  }
+
+  /** Record presence changes and last-seen times in one statement (called in batches by the presence tracker). */
+  async recordPresence(updates: { id: string; lastSeen: Date; online: boolean | null }[]): Promise<void> {
+    if (updates.length === 0) return
+    await this.pool.query(
+      `UPDATE devices d SET
+         last_seen_at = GREATEST(d.last_seen_at, u.last_seen),
+         online = COALESCE(u.online, d.online),
+         online_changed_at = CASE WHEN u.online IS NOT NULL AND u.online IS DISTINCT FROM d.online THEN u.last_seen ELSE d.online_changed_at END
+       FROM unnest($1::text[], $2::timestamptz[], $3::boolean[]) AS u(id, last_seen, online)
+       WHERE d.id = u.id`,
+      [updates.map((u) => u.id), updates.map((u) => u.lastSeen), updates.map((u) => u.online)]
+    )
+  }
+}

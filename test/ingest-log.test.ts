@@ -1,0 +1,270 @@
+/**
+ * The ingest log against a real Redis: duplicate detection at append time, redelivery of unacknowledged entries to
+ * a restarted or another consumer, and a trim that never drops what a consumer group still needs.
+ * Each test has its own key prefix and deletes its keys afterwards.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { Redis } from 'ioredis'
+import { IngestLog } from '../src/ingest/ingest-log.js'
+import { LogConsumer, type LogConsumerOptions } from '../src/ingest/log-consumer.js'
+import type { IngestMessage, ReadingItem } from '../src/ingest/types.js'
+import { REDIS_URL, dropRedisPrefix, uniqueNames } from './helpers/env.js'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function telemetry(items: ReadingItem[], deviceId = 'dev-1'): IngestMessage {
+  return { deviceId, unitId: 'unit-1', kind: 'sprinkler_pressure', rx: Date.now(), type: 'telemetry', items }
+}
+
+const ids = (list: { id: string }[]) => list.map((e) => e.id)
+
+const reading = (seq: number, ts?: number): ReadingItem => ({ ...(ts !== undefined ? { ts } : {}), seq, values: { pressure_mpa: 0.3 } })
+
+describe('the ingest log (Redis Stream)', () => {
+  let prefix: string
+  let redis: Redis
+  let log: IngestLog
+  const connections: Redis[] = []
+
+  /** A consumer on a connection of its own, as in the app (blocking reads hold it). */
+  const consumer = (name: string, opts: Partial<LogConsumerOptions> = {}) => {
+    const conn = new Redis(REDIS_URL)
+    connections.push(conn)
+    return new LogConsumer(conn, { stream: log.stream, group: 'writers', consumer: name, blockMs: 50, ...opts })
+  }
+
+  /** The items of every entry in the stream, in order. */
+  const entries = async () =>
+    (await redis.xrange(log.stream, '-', '+')).map(([id, fields]) => {
+      const m = JSON.parse(fields[1]!) as IngestMessage
+      return { id, n: m.n, items: m.items as ReadingItem[] }
+    })
+
+  beforeEach(() => {
+    prefix = uniqueNames('ilog').redisPrefix
+    redis = new Redis(REDIS_URL)
+    connections.push(redis)
+    log = new IngestLog(redis, { prefix })
+  })
+
+  afterEach(async () => {
+    await dropRedisPrefix(prefix)
+    for (const c of connections.splice(0)) c.disconnect()
+  })
+
+  describe('append', () => {
+    it('appends a redelivered message (same seq and ts) once', async () => {
+      const ts = Date.now() - 1000
+      expect(await log.append(telemetry([reading(42, ts)]))).toMatch(/^\d+-\d+$/)
+      expect(await log.append(telemetry([reading(42, ts)]))).toBeNull()
+      expect(await log.length()).toBe(1)
+    })
+
+    it('appends the same seq with a different ts (a device that rebooted and counts from 0 again)', async () => {
+      const ts = Date.now() - 60_000
+      await log.append(telemetry([reading(0, ts)]))
+      expect(await log.append(telemetry([reading(0, ts + 5000)]))).not.toBeNull()
+      expect((await entries()).map((e) => e.items)).toEqual([[reading(0, ts)], [reading(0, ts + 5000)]])
+    })
+
+    it('keeps duplicates of one device apart from another device and from another message type', async () => {
+      const ts = Date.now() - 1000
+      await log.append(telemetry([reading(1, ts)], 'dev-a'))
+      expect(await log.append(telemetry([reading(1, ts)], 'dev-b'))).not.toBeNull()
+      const event: IngestMessage = { ...telemetry([], 'dev-a'), type: 'event', items: [{ ts, seq: 1, type: 'fault' }] }
+      expect(await log.append(event)).not.toBeNull()
+      expect(await log.length()).toBe(3)
+    })
+
+    it('drops an item with a seq but no ts only when its content repeats too (a resend, not a rebooted device)', async () => {
+      expect(await log.append(telemetry([reading(7)]))).not.toBeNull()
+      // The same seq and the same content again: the resend of a message whose PUBACK was lost.
+      expect(await log.append(telemetry([reading(7)]))).toBeNull()
+      // The same seq with other content: a device that rebooted and counts from 0 again.
+      const rebooted: ReadingItem = { seq: 7, values: { pressure_mpa: 0.29 } }
+      expect(await log.append(telemetry([rebooted]))).not.toBeNull()
+      expect(await log.length()).toBe(2)
+    })
+
+    it('always appends items without a seq, numbering the entries of the device so each item keeps its own time', async () => {
+      const item: ReadingItem = { ts: Date.now() - 1000, values: { pressure_mpa: 0.3 } }
+      await log.append(telemetry([item]))
+      expect(await log.append(telemetry([item]))).not.toBeNull()
+      expect(await log.append(telemetry([reading(1, item.ts)]))).not.toBeNull()
+      expect((await entries()).map((e) => e.n)).toEqual([1, 2, undefined])
+    })
+
+    it('appends messages of one event-loop turn in one call, in order, deduplicating across them', async () => {
+      const ts = Date.now() - 1000
+      const ids = await Promise.all([
+        log.append(telemetry([reading(1, ts)], 'dev-a')),
+        log.append(telemetry([reading(1, ts)], 'dev-a')),
+        log.append(telemetry([reading(1, ts)], 'dev-b')),
+        log.append(telemetry([reading(2, ts + 1)], 'dev-a'))
+      ])
+      expect(ids.map((id) => id !== null)).toEqual([true, false, true, true])
+      expect((await entries()).map((e) => e.id)).toEqual(ids.filter((id) => id !== null))
+    })
+
+    it('appends a burst of 256 messages of 500 items each in one turn, cut into batches Redis can run', async () => {
+      const ts = Date.now() - 600_000
+      const burst = Array.from({ length: 256 }, (_, d) =>
+        telemetry(Array.from({ length: 500 }, (_, i) => reading(i, ts + i)), `burst-${d}`)
+      )
+      const ids = await Promise.all(burst.map((m) => log.append(m)))
+      expect(ids.every((id) => id !== null)).toBe(true)
+      expect(await log.length()).toBe(256)
+    })
+
+    it('rejects every message of a batch when Redis fails, acknowledging none', async () => {
+      const broken = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 0, lazyConnect: true, retryStrategy: () => null })
+      broken.on('error', () => undefined)
+      connections.push(broken)
+      const failing = new IngestLog(broken, { prefix })
+      const results = await Promise.allSettled([failing.append(telemetry([reading(1)])), failing.append(telemetry([reading(2)]))])
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    })
+
+    it('appends only the new items of a batch that repeats some', async () => {
+      const ts = Date.now() - 10_000
+      await log.append(telemetry([reading(1, ts + 1), reading(2, ts + 2)]))
+      await log.append(telemetry([reading(1, ts + 1), reading(2, ts + 2), reading(3, ts + 3)]))
+      expect((await entries()).map((e) => e.items.map((i) => i.seq))).toEqual([[1, 2], [3]])
+    })
+
+    it('forgets a (seq, ts) after the dedup window', async () => {
+      const short = new IngestLog(redis, { prefix, dedupWindowMs: 200 })
+      const ts = Date.now() - 1000
+      await short.append(telemetry([reading(5, ts)]))
+      expect(await short.append(telemetry([reading(5, ts)]))).toBeNull()
+      await sleep(300)
+      expect(await short.append(telemetry([reading(5, ts)]))).not.toBeNull()
+    })
+  })
+
+  describe('consumers', () => {
+    it('delivers entries not acked again to the same consumer after a restart', async () => {
+      const ts = Date.now() - 1000
+      for (let seq = 0; seq < 5; seq++) await log.append(telemetry([reading(seq, ts + seq)]))
+      const first = consumer('writer-1')
+      await first.ensureGroup()
+      const batch = await first.next()
+      expect(batch.map((e) => (e.message!.items[0] as ReadingItem).seq)).toEqual([0, 1, 2, 3, 4])
+      await first.ack(batch.slice(0, 2).map((e) => e.id)) // crashed after storing two
+
+      const restarted = consumer('writer-1')
+      await restarted.ensureGroup() // BUSYGROUP is fine
+      const again = await restarted.next()
+      expect(again.map((e) => e.id)).toEqual(batch.slice(2).map((e) => e.id))
+      expect(again.map((e) => e.message)).toEqual(batch.slice(2).map((e) => e.message))
+      await restarted.ack(again.map((e) => e.id))
+      expect(await restarted.next()).toEqual([])
+
+      // New entries come after the pending ones are done.
+      await log.append(telemetry([reading(5, ts + 5)]))
+      expect((await restarted.next()).map((e) => (e.message!.items[0] as ReadingItem).seq)).toEqual([5])
+    })
+
+    it('lets another consumer claim entries left idle longer than claimIdleMs, and not before', async () => {
+      const ts = Date.now() - 1000
+      for (let seq = 0; seq < 3; seq++) await log.append(telemetry([reading(seq, ts + seq)]))
+      const crashed = consumer('writer-1', { claimIdleMs: 400 })
+      await crashed.ensureGroup()
+      const held = await crashed.next()
+      expect(held).toHaveLength(3)
+
+      const other = consumer('writer-2', { claimIdleMs: 400 })
+      expect(await other.next()).toEqual([]) // still fresh: writer-1 may be working on them
+      await sleep(500)
+      const claimed = await other.next()
+      expect(claimed.map((e) => e.id)).toEqual(held.map((e) => e.id))
+      await other.ack(claimed.map((e) => e.id))
+      const pending = (await redis.xpending(log.stream, 'writers')) as [number, ...unknown[]]
+      expect(pending[0]).toBe(0)
+    })
+
+    it('hands back an entry trimmed while pending with no message, so it can be acked and skipped', async () => {
+      const ts = Date.now() - 1000
+      await log.append(telemetry([reading(1, ts)]))
+      await log.append(telemetry([reading(2, ts + 1)]))
+      const c = consumer('writer-1')
+      await c.ensureGroup()
+      const batch = await c.next()
+      expect(batch).toHaveLength(2)
+      // The write failed; meanwhile the first entry was removed from the stream.
+      c.retryPending()
+      await redis.xdel(log.stream, batch[0]!.id)
+      const again = await c.next()
+      expect(again).toEqual([{ id: batch[0]!.id, message: null }, batch[1]])
+      await c.ack(ids(again))
+      expect(await c.next()).toEqual([])
+      const pending = (await redis.xpending(log.stream, 'writers')) as [number, ...unknown[]]
+      expect(pending[0]).toBe(0)
+    })
+  })
+
+  describe('trim', () => {
+    /**
+     * After a trim the log still holds every entry in `required` (pending or undelivered in some group), and it did
+     * trim: at most one entry more is kept (trim keeps the oldest group's last delivered entry).
+     */
+    const expectKeeps = async (required: string[]) => {
+      const left = ids(await entries())
+      expect(required.filter((id) => !left.includes(id))).toEqual([])
+      expect(left.length).toBeLessThanOrEqual(required.length + 1)
+    }
+
+    it('removes nothing without consumer groups', async () => {
+      for (let seq = 0; seq < 3; seq++) await log.append(telemetry([reading(seq, 1_700_000_000_000 + seq)]))
+      expect(await log.trim()).toBe(0)
+      expect(await log.length()).toBe(3)
+    })
+
+    it('never removes entries pending or undelivered in any group', async () => {
+      const ts = Date.now() - 60_000
+      for (let seq = 0; seq < 10; seq++) await log.append(telemetry([reading(seq, ts + seq)]))
+      const all = ids(await entries())
+
+      const writer = consumer('w', { group: 'writers', batchSize: 5 })
+      const rules = consumer('r', { group: 'rules', batchSize: 4 })
+      await writer.ensureGroup()
+      await rules.ensureGroup()
+
+      // writers: 0-4 delivered, 0-2 acked, 3-4 pending, 5-9 undelivered. rules: nothing delivered yet.
+      const w1 = await writer.next()
+      await writer.ack(ids(w1).slice(0, 3))
+      expect(await log.trim()).toBe(0)
+      expect(ids(await entries())).toEqual(all)
+
+      // rules: 0-3 delivered and acked, 4-9 undelivered. The floor is the writers' oldest pending entry (3).
+      await rules.ack(ids(await rules.next()))
+      expect(await log.trim()).toBe(3)
+      expect(ids(await entries())).toEqual(all.slice(3))
+
+      // writers ack 3-4 and hold 5-9 pending; rules still have 4-9 undelivered.
+      await writer.ack(ids(w1).slice(3))
+      const w2 = await writer.next()
+      expect(ids(w2)).toEqual(all.slice(5))
+      await log.trim()
+      await expectKeeps(all.slice(4))
+
+      // A pending entry of a crashed consumer keeps the log from its id on, even when its group has read further.
+      await rules.ack(ids(await rules.next())) // rules: 4-7 acked, 8-9 undelivered
+      await writer.ack(ids(w2).filter((id) => id !== all[6])) // writers: only 6 pending
+      await log.trim()
+      await expectKeeps([all[6]!, all[8]!, all[9]!])
+      expect(ids(await entries())[0]).toBe(all[6])
+
+      // Everything acked everywhere.
+      await rules.ack(ids(await rules.next()))
+      await writer.ack([all[6]!])
+      await log.trim()
+      await expectKeeps([])
+
+      // New entries appended after the trim are undelivered to both groups and are kept.
+      const id = await log.append(telemetry([reading(10, ts + 10)]))
+      await log.trim()
+      await expectKeeps([id!])
+    })
+  })
+})
