@@ -20,6 +20,9 @@ import { Presence } from './broker/presence.js'
 import { DeviceAuthenticator } from './broker/authenticate.js'
 import { buildApi, type Api } from './api/index.js'
 import { createModbusPollers, type ModbusPollers } from './ingest/modbus/index.js'
+import { AlertRepository } from './alerts/alert-repository.js'
+import { AlertService } from './alerts/alert-service.js'
+import { RiskService } from './alerts/risk.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
 export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer' } as const
@@ -34,6 +37,8 @@ export interface App {
   readonly writer: WriterThread
   readonly api: Api
   readonly modbus: ModbusPollers
+  readonly alerts: AlertService
+  readonly risk: RiskService
   /** Set once started. */
   broker: Broker | null
   /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
@@ -79,6 +84,9 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     log
   )
 
+  const alerts = new AlertService(new AlertRepository(pool), log.child({ component: 'alerts' }))
+  const risk = new RiskService({ pool, store, log: log.child({ component: 'risk' }) })
+
   const modbus = createModbusPollers(registry, {
     profiles,
     ingestLog,
@@ -100,6 +108,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       if (config.modbusPolling) void modbus.reload()
     },
     store,
+    alerts,
+    risk,
     checks: {
       redis: () => redis.ping(),
       postgres: () => pool.query('SELECT 1'),
@@ -137,6 +147,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     writer,
     api,
     modbus,
+    alerts,
+    risk,
     broker: null,
 
     async start() {

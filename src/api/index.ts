@@ -13,8 +13,10 @@ import { registryRoutes, type RegistryDeps } from './routes/registry.js'
 import { telemetryRoutes, type TelemetryDeps } from './routes/telemetry.js'
 import { healthRoutes, type HealthDeps } from './routes/health.js'
 import { metricsRoutes, type MetricsDeps } from './routes/metrics.js'
+import { alertRoutes, type AlertDeps } from './routes/alerts.js'
+import { riskRoutes, type RiskDeps } from './routes/risk.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps {
   adminToken: string
   log: Logger
 }
@@ -87,6 +89,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       })
       await v1.register(registryRoutes(deps))
       await v1.register(telemetryRoutes(deps))
+      await v1.register(alertRoutes(deps))
+      await v1.register(riskRoutes(deps))
     },
     { prefix: '/api/v1' }
   )

@@ -1,0 +1,413 @@
+/**
+ * Alerts in PostgreSQL, the system of record: one open alert per (unit, device, point, rule), a lifecycle
+ * `open → acknowledged → resolved`, and every transition recorded with actor, time and comment.
+ * Each change runs in one transaction that locks the alert row, so the engine and operators never race.
+ */
+import type { PoolClient } from 'pg'
+import type { Pool } from '../store/postgres.js'
+import { FirewatchError } from '../errors.js'
+import type {
+  Alert,
+  AlertClass,
+  AlertsQuery,
+  AlertTransition,
+  OperatorDisposition,
+  Severity,
+  TroubleType,
+  Verification
+} from '../../schemas/alerts.js'
+
+/** Who acted: 'system' for the engine. */
+export const SYSTEM = 'system'
+
+export interface AlertKey {
+  unitId: string
+  /** '' for unit-level alerts. */
+  deviceId: string
+  /** '' when the rule is not about one panel point. */
+  point: string
+  ruleId: string
+}
+
+export interface RaiseInput extends AlertKey {
+  class: AlertClass
+  troubleType: TroubleType | null
+  severity: Severity
+  title: string
+  detail: Record<string, unknown>
+  at: Date
+  verification?: Verification | null
+  isolationExpiresAt?: Date | null
+}
+
+/** What a call did to the alert: the engine publishes a change only when something changed. */
+export type AlertChange =
+  | 'opened'
+  | 'recurred'
+  | 'restored'
+  | 'cleared'
+  | 'escalated'
+  | 'reminded'
+  | 'upgraded'
+  | 'acknowledged'
+  | 'confirmed'
+  | 'resolved'
+  | 'isolation_set'
+
+export interface AlertResult {
+  alert: Alert
+  change: AlertChange | null
+}
+
+/** Classes that clear themselves when their condition restores. A fire alert waits for a person. */
+const SELF_CLEARING: ReadonlySet<AlertClass> = new Set(['supervisory', 'trouble', 'isolation', 'test'])
+
+type Row = Record<string, unknown>
+const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null)
+
+export const toAlert = (r: Row): Alert => ({
+  id: String(r.id),
+  unitId: r.unit_id as string,
+  deviceId: r.device_id as string,
+  point: r.point as string,
+  ruleId: r.rule_id as string,
+  class: r.class as Alert['class'],
+  troubleType: (r.trouble_type as Alert['troubleType']) ?? null,
+  severity: r.severity as Alert['severity'],
+  title: r.title as string,
+  detail: (r.detail as Record<string, unknown>) ?? {},
+  status: r.status as Alert['status'],
+  active: r.active as boolean,
+  count: r.count as number,
+  firstSeen: iso(r.first_seen)!,
+  lastSeen: iso(r.last_seen)!,
+  clearedAt: iso(r.cleared_at),
+  verification: (r.verification as Alert['verification']) ?? null,
+  escalationLevel: r.escalation_level as number,
+  escalatedAt: iso(r.escalated_at),
+  acknowledgedAt: iso(r.acknowledged_at),
+  acknowledgedBy: (r.acknowledged_by as string | null) ?? null,
+  confirmedAt: iso(r.confirmed_at),
+  confirmedBy: (r.confirmed_by as string | null) ?? null,
+  resolvedAt: iso(r.resolved_at),
+  resolvedBy: (r.resolved_by as string | null) ?? null,
+  disposition: (r.disposition as Alert['disposition']) ?? null,
+  resolutionComment: (r.resolution_comment as string | null) ?? null,
+  isolationOwner: (r.isolation_owner as string | null) ?? null,
+  isolationExpiresAt: iso(r.isolation_expires_at)
+})
+
+const toTransition = (r: Row): AlertTransition => ({
+  id: String(r.id),
+  at: iso(r.at)!,
+  action: r.action as string,
+  actor: r.actor as string,
+  comment: (r.comment as string | null) ?? null,
+  fromStatus: (r.from_status as string | null) ?? null,
+  toStatus: r.to_status as string,
+  data: (r.data as Record<string, unknown>) ?? {}
+})
+
+const notFound = (id: string) => new FirewatchError('FW_ERR_NOT_FOUND', `alert ${id} does not exist`, { statusCode: 404 })
+const conflict = (message: string) => new FirewatchError('FW_ERR_CONFLICT', message, { statusCode: 409 })
+
+export class AlertRepository {
+  constructor(private readonly pool: Pool) {}
+
+  /**
+   * The rule's condition holds: open an alert, or count a recurrence on the open one. A raise for an alert whose
+   * condition is already active (a replayed log entry) changes nothing.
+   */
+  async raise(input: RaiseInput): Promise<AlertResult> {
+    return this.tx(async (c) => {
+      const existing = await this.lockOpen(c, input)
+      if (!existing) {
+        const { rows } = await c.query(
+          `INSERT INTO alerts (unit_id, device_id, point, rule_id, class, trouble_type, severity, title, detail,
+                               first_seen, last_seen, verification, isolation_expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING *`,
+          [
+            input.unitId,
+            input.deviceId,
+            input.point,
+            input.ruleId,
+            input.class,
+            input.troubleType,
+            input.severity,
+            input.title,
+            JSON.stringify(input.detail),
+            input.at,
+            input.verification ?? null,
+            input.isolationExpiresAt ?? null
+          ]
+        )
+        const alert = rows[0] as Row
+        await this.record(c, alert.id as string, 'opened', SYSTEM, null, null, 'open', input.detail)
+        return { alert: toAlert(alert), change: 'opened' }
+      }
+      if (existing.active) return { alert: toAlert(existing), change: null }
+      const { rows } = await c.query(
+        `UPDATE alerts SET active = true, count = count + 1, last_seen = greatest(last_seen, $2), cleared_at = NULL,
+                detail = detail || $3::jsonb
+         WHERE id = $1 RETURNING *`,
+        [existing.id, input.at, JSON.stringify(input.detail)]
+      )
+      await this.record(c, existing.id as string, 'recurred', SYSTEM, null, existing.status as string, existing.status as string, input.detail)
+      return { alert: toAlert(rows[0] as Row), change: 'recurred' }
+    })
+  }
+
+  /**
+   * The condition restored. Troubles, supervisories, isolations and test alerts resolve themselves (recorded as
+   * such); a fire alert only records the restore and stays open until a person disposes of it.
+   */
+  async clear(key: AlertKey, at: Date, detail: Record<string, unknown> = {}): Promise<AlertResult | null> {
+    return this.tx(async (c) => {
+      const existing = await this.lockOpen(c, key)
+      if (!existing || !existing.active) return null
+      if (SELF_CLEARING.has(existing.class as AlertClass)) {
+        const { rows } = await c.query(
+          `UPDATE alerts SET active = false, cleared_at = $2, status = 'resolved', resolved_at = $2, resolved_by = $3,
+                  disposition = 'restored', resolution_comment = 'condition restored'
+           WHERE id = $1 RETURNING *`,
+          [existing.id, at, SYSTEM]
+        )
+        await this.record(c, existing.id as string, 'cleared', SYSTEM, 'condition restored', existing.status as string, 'resolved', detail)
+        return { alert: toAlert(rows[0] as Row), change: 'cleared' }
+      }
+      const { rows } = await c.query('UPDATE alerts SET active = false, cleared_at = $2 WHERE id = $1 RETURNING *', [existing.id, at])
+      await this.record(c, existing.id as string, 'restored', SYSTEM, 'condition restored; awaiting disposition', existing.status as string, existing.status as string, detail)
+      return { alert: toAlert(rows[0] as Row), change: 'restored' }
+    })
+  }
+
+  async acknowledge(id: string, actor: string, comment: string | null): Promise<AlertResult> {
+    return this.tx(async (c) => {
+      const a = await this.lockById(c, id)
+      if (a.status === 'resolved') throw conflict(`alert ${id} is resolved`)
+      if (a.status === 'acknowledged') return { alert: toAlert(a), change: null }
+      const { rows } = await c.query(
+        `UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1 RETURNING *`,
+        [id, actor]
+      )
+      await this.record(c, id, 'acknowledged', actor, comment, 'open', 'acknowledged')
+      return { alert: toAlert(rows[0] as Row), change: 'acknowledged' }
+    })
+  }
+
+  /** An operator confirms a fire alert as real (the step that forwards it to the 119 command center). */
+  async confirm(id: string, actor: string, comment: string | null): Promise<AlertResult> {
+    return this.tx(async (c) => {
+      const a = await this.lockById(c, id)
+      if (a.class !== 'fire') throw conflict(`alert ${id} is a ${a.class as string} alert; only fire alerts are confirmed`)
+      if (a.status === 'resolved') throw conflict(`alert ${id} is resolved`)
+      if (a.confirmed_at) return { alert: toAlert(a), change: null }
+      const { rows } = await c.query(
+        `UPDATE alerts SET confirmed_at = now(), confirmed_by = $2, verification = 'operator',
+                status = 'acknowledged', acknowledged_at = coalesce(acknowledged_at, now()),
+                acknowledged_by = coalesce(acknowledged_by, $2)
+         WHERE id = $1 RETURNING *`,
+        [id, actor]
+      )
+      await this.record(c, id, 'confirmed', actor, comment, a.status as string, 'acknowledged')
+      return { alert: toAlert(rows[0] as Row), change: 'confirmed' }
+    })
+  }
+
+  /** A person closes the alert with a disposition. An open alert is acknowledged on the way (both recorded). */
+  async resolve(id: string, actor: string, disposition: OperatorDisposition, comment: string | null): Promise<AlertResult> {
+    return this.tx(async (c) => {
+      const a = await this.lockById(c, id)
+      if (a.status === 'resolved') throw conflict(`alert ${id} is already resolved`)
+      if (a.status === 'open') await this.record(c, id, 'acknowledged', actor, null, 'open', 'acknowledged')
+      const { rows } = await c.query(
+        `UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = $2, disposition = $3,
+                resolution_comment = $4, acknowledged_at = coalesce(acknowledged_at, now()),
+                acknowledged_by = coalesce(acknowledged_by, $2)
+         WHERE id = $1 RETURNING *`,
+        [id, actor, disposition, comment]
+      )
+      await this.record(c, id, 'resolved', actor, comment, 'acknowledged', 'resolved', { disposition })
+      return { alert: toAlert(rows[0] as Row), change: 'resolved' }
+    })
+  }
+
+  /** Escalation of an alert nobody acknowledged: level 1 escalates, later levels are reminders. Null if handled. */
+  async escalate(id: string, level: number): Promise<AlertResult | null> {
+    return this.tx(async (c) => {
+      const { rows: found } = await c.query('SELECT * FROM alerts WHERE id = $1 FOR UPDATE', [id])
+      const a = found[0] as Row | undefined
+      if (!a || a.status !== 'open' || (a.escalation_level as number) >= level) return null
+      const { rows } = await c.query('UPDATE alerts SET escalation_level = $2, escalated_at = now() WHERE id = $1 RETURNING *', [id, level])
+      const action = level === 1 ? 'escalated' : 'reminded'
+      await this.record(c, id, action, SYSTEM, `not acknowledged; escalation level ${level}`, 'open', 'open', { level })
+      return { alert: toAlert(rows[0] as Row), change: action }
+    })
+  }
+
+  /** A second source in the unit confirms a single-source fire alert. */
+  async upgrade(id: string, title: string, detail: Record<string, unknown>): Promise<AlertResult | null> {
+    return this.tx(async (c) => {
+      const { rows: found } = await c.query('SELECT * FROM alerts WHERE id = $1 FOR UPDATE', [id])
+      const a = found[0] as Row | undefined
+      if (!a || a.status === 'resolved' || a.verification !== 'single_source') return null
+      const { rows } = await c.query(
+        `UPDATE alerts SET verification = 'two_sources', severity = 'critical', title = $2, detail = detail || $3::jsonb
+         WHERE id = $1 RETURNING *`,
+        [id, title, JSON.stringify(detail)]
+      )
+      await this.record(c, id, 'upgraded', SYSTEM, title, a.status as string, a.status as string, detail)
+      return { alert: toAlert(rows[0] as Row), change: 'upgraded' }
+    })
+  }
+
+  /** Owner and expiry of an isolation (屏蔽). */
+  async setIsolation(id: string, actor: string, owner: string, expiresAt: Date, comment: string | null): Promise<AlertResult> {
+    return this.tx(async (c) => {
+      const a = await this.lockById(c, id)
+      if (a.class !== 'isolation') throw conflict(`alert ${id} is a ${a.class as string} alert, not an isolation`)
+      if (a.status === 'resolved') throw conflict(`alert ${id} is resolved`)
+      const { rows } = await c.query(
+        'UPDATE alerts SET isolation_owner = $2, isolation_expires_at = $3 WHERE id = $1 RETURNING *',
+        [id, owner, expiresAt]
+      )
+      await this.record(c, id, 'isolation_set', actor, comment, a.status as string, a.status as string, { owner, expiresAt: expiresAt.toISOString() })
+      return { alert: toAlert(rows[0] as Row), change: 'isolation_set' }
+    })
+  }
+
+  async get(id: string): Promise<Alert | null> {
+    if (!/^[0-9]{1,18}$/.test(id)) return null
+    const { rows } = await this.pool.query('SELECT * FROM alerts WHERE id = $1', [id])
+    return rows[0] ? toAlert(rows[0] as Row) : null
+  }
+
+  async getOpen(key: AlertKey): Promise<Alert | null> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM alerts WHERE unit_id = $1 AND device_id = $2 AND point = $3 AND rule_id = $4 AND status <> 'resolved'`,
+      [key.unitId, key.deviceId, key.point, key.ruleId]
+    )
+    return rows[0] ? toAlert(rows[0] as Row) : null
+  }
+
+  async transitions(id: string): Promise<AlertTransition[]> {
+    const { rows } = await this.pool.query('SELECT * FROM alert_transitions WHERE alert_id = $1 ORDER BY id', [id])
+    return rows.map((r) => toTransition(r as Row))
+  }
+
+  async list(q: Partial<AlertsQuery>): Promise<{ items: Alert[]; total: number }> {
+    const where: string[] = []
+    const args: unknown[] = []
+    const add = (sql: string, v: unknown) => {
+      args.push(v)
+      where.push(sql.replace('?', `$${args.length}`))
+    }
+    if (q.status === 'unresolved') where.push(`status <> 'resolved'`)
+    else if (q.status) add('status = ?', q.status)
+    if (q.unitId) add('unit_id = ?', q.unitId)
+    if (q.deviceId) add('device_id = ?', q.deviceId)
+    if (q.class) add('class = ?', q.class)
+    if (q.severity) add('severity = ?', q.severity)
+    if (q.ruleId) add('rule_id = ?', q.ruleId)
+    if (q.from) add('last_seen >= ?', q.from)
+    if (q.to) add('first_seen < ?', q.to)
+    const filter = where.length ? `WHERE ${where.join(' AND ')}` : ''
+    const { rows: count } = await this.pool.query(`SELECT count(*)::int AS n FROM alerts ${filter}`, args)
+    const { rows } = await this.pool.query(
+      `SELECT * FROM alerts ${filter}
+       ORDER BY (status = 'resolved'), CASE class WHEN 'fire' THEN 0 WHEN 'supervisory' THEN 1 WHEN 'trouble' THEN 2 ELSE 3 END,
+                last_seen DESC, id DESC
+       LIMIT $${args.length + 1} OFFSET $${args.length + 2}`,
+      [...args, q.limit ?? 100, q.offset ?? 0]
+    )
+    return { items: rows.map((r) => toAlert(r as Row)), total: (count[0] as { n: number }).n }
+  }
+
+  /** Fire alerts of a unit disposed of as false alarms since a time (test alerts are never counted). */
+  async countFalseAlarms(unitId: string, since: Date): Promise<number> {
+    const { rows } = await this.pool.query(
+      `SELECT count(*)::int AS n FROM alerts
+       WHERE unit_id = $1 AND status = 'resolved' AND disposition = 'false_alarm' AND class = 'fire' AND resolved_at >= $2`,
+      [unitId, since]
+    )
+    return (rows[0] as { n: number }).n
+  }
+
+  /** Units with at least one false alarm since a time: the candidates of the false-alarm-rate sweep. */
+  async unitsWithFalseAlarms(since: Date): Promise<{ unitId: string; count: number }[]> {
+    const { rows } = await this.pool.query(
+      `SELECT unit_id, count(*)::int AS n FROM alerts
+       WHERE status = 'resolved' AND disposition = 'false_alarm' AND class = 'fire' AND resolved_at >= $1
+       GROUP BY unit_id`,
+      [since]
+    )
+    return rows.map((r) => ({ unitId: (r as Row).unit_id as string, count: (r as Row).n as number }))
+  }
+
+  /** Open alerts of a rule (the sweeps re-check them). */
+  async openByRule(ruleId: string): Promise<Alert[]> {
+    const { rows } = await this.pool.query(`SELECT * FROM alerts WHERE rule_id = $1 AND status <> 'resolved'`, [ruleId])
+    return rows.map((r) => toAlert(r as Row))
+  }
+
+  /** Isolations still in force whose expiry has passed (the sweep's safety net under the expiry timers). */
+  async expiredIsolations(now: Date): Promise<Alert[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM alerts WHERE class = 'isolation' AND status <> 'resolved' AND isolation_expires_at <= $1`,
+      [now]
+    )
+    return rows.map((r) => toAlert(r as Row))
+  }
+
+  private async lockOpen(c: PoolClient, key: AlertKey): Promise<Row | null> {
+    const { rows } = await c.query(
+      `SELECT * FROM alerts WHERE unit_id = $1 AND device_id = $2 AND point = $3 AND rule_id = $4 AND status <> 'resolved'
+       FOR UPDATE`,
+      [key.unitId, key.deviceId, key.point, key.ruleId]
+    )
+    return (rows[0] as Row | undefined) ?? null
+  }
+
+  private async lockById(c: PoolClient, id: string): Promise<Row> {
+    if (!/^[0-9]{1,18}$/.test(id)) throw notFound(id)
+    const { rows } = await c.query('SELECT * FROM alerts WHERE id = $1 FOR UPDATE', [id])
+    if (!rows[0]) throw notFound(id)
+    return rows[0] as Row
+  }
+
+  private async record(
+    c: PoolClient,
+    alertId: string,
+    action: string,
+    actor: string,
+    comment: string | null,
+    from: string | null,
+    to: string,
+    data: Record<string, unknown> = {}
+  ): Promise<void> {
+    await c.query(
+      `INSERT INTO alert_transitions (alert_id, action, actor, comment, from_status, to_status, data)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [alertId, action, actor, comment, from, to, JSON.stringify(data)]
+    )
+  }
+
+  private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect()
+    try {
+      await c.query('BEGIN')
+      const result = await fn(c)
+      await c.query('COMMIT')
+      return result
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined)
+      // Two raises of a new alert at once: the loser's insert hits the one-open index; the winner's row stands.
+      if ((err as { code?: string }).code === '23505' && String((err as Error).message).includes('alerts_one_open')) {
+        throw conflict('an open alert with this key was opened concurrently')
+      }
+      throw err
+    } finally {
+      c.release()
+    }
+  }
+}
