@@ -117,6 +117,9 @@ export const Device = Type.Object({
   createdAt: Timestamp,
   lastSeenAt: Type.Union([Timestamp, Type.Null()]),
   online: Type.Boolean(),
+  testModeUntil: Type.Union([Timestamp, Type.Null()], {
+    description: 'while the device is in test mode (it raises test alerts only), when test mode ends; null otherwise'
+  }),
   modbus: Type.Optional(ModbusTarget)
 })
 export type Device = Static<typeof Device>

@@ -108,6 +108,7 @@ const toTransition = (r: Row): AlertTransition => ({
   data: (r.data as Record<string, unknown>) ?? {}
 })
 
+const isId = (id: string) => /^[0-9]{1,18}$/.test(id)
 const notFound = (id: string) => new FirewatchError('FW_ERR_NOT_FOUND', `alert ${id} does not exist`, { statusCode: 404 })
 const conflict = (message: string) => new FirewatchError('FW_ERR_CONFLICT', message, { statusCode: 409 })
 
@@ -119,6 +120,16 @@ export class AlertRepository {
    * condition is already active (a replayed log entry) changes nothing.
    */
   async raise(input: RaiseInput): Promise<AlertResult> {
+    try {
+      return await this.raiseOnce(input)
+    } catch (err) {
+      // Two raises of a new key at once: the loser's insert hit the one-open index; now the row exists, so try again.
+      if (err instanceof FirewatchError && err.code === 'FW_ERR_CONFLICT') return this.raiseOnce(input)
+      throw err
+    }
+  }
+
+  private async raiseOnce(input: RaiseInput): Promise<AlertResult> {
     return this.tx(async (c) => {
       const existing = await this.lockOpen(c, input)
       if (!existing) {
@@ -209,7 +220,8 @@ export class AlertRepository {
          WHERE id = $1 RETURNING *`,
         [id, actor]
       )
-      await this.record(c, id, 'confirmed', actor, comment, a.status as string, 'acknowledged')
+      if (a.status === 'open') await this.record(c, id, 'acknowledged', actor, null, 'open', 'acknowledged')
+      await this.record(c, id, 'confirmed', actor, comment, 'acknowledged', 'acknowledged')
       return { alert: toAlert(rows[0] as Row), change: 'confirmed' }
     })
   }
@@ -234,6 +246,7 @@ export class AlertRepository {
 
   /** Escalation of an alert nobody acknowledged: level 1 escalates, later levels are reminders. Null if handled. */
   async escalate(id: string, level: number): Promise<AlertResult | null> {
+    if (!isId(id)) return null
     return this.tx(async (c) => {
       const { rows: found } = await c.query('SELECT * FROM alerts WHERE id = $1 FOR UPDATE', [id])
       const a = found[0] as Row | undefined
@@ -247,6 +260,7 @@ export class AlertRepository {
 
   /** A second source in the unit confirms a single-source fire alert. */
   async upgrade(id: string, title: string, detail: Record<string, unknown>): Promise<AlertResult | null> {
+    if (!isId(id)) return null
     return this.tx(async (c) => {
       const { rows: found } = await c.query('SELECT * FROM alerts WHERE id = $1 FOR UPDATE', [id])
       const a = found[0] as Row | undefined
@@ -277,7 +291,7 @@ export class AlertRepository {
   }
 
   async get(id: string): Promise<Alert | null> {
-    if (!/^[0-9]{1,18}$/.test(id)) return null
+    if (!isId(id)) return null
     const { rows } = await this.pool.query('SELECT * FROM alerts WHERE id = $1', [id])
     return rows[0] ? toAlert(rows[0] as Row) : null
   }
@@ -291,6 +305,7 @@ export class AlertRepository {
   }
 
   async transitions(id: string): Promise<AlertTransition[]> {
+    if (!isId(id)) return []
     const { rows } = await this.pool.query('SELECT * FROM alert_transitions WHERE alert_id = $1 ORDER BY id', [id])
     return rows.map((r) => toTransition(r as Row))
   }
@@ -369,7 +384,7 @@ export class AlertRepository {
   }
 
   private async lockById(c: PoolClient, id: string): Promise<Row> {
-    if (!/^[0-9]{1,18}$/.test(id)) throw notFound(id)
+    if (!isId(id)) throw notFound(id)
     const { rows } = await c.query('SELECT * FROM alerts WHERE id = $1 FOR UPDATE', [id])
     if (!rows[0]) throw notFound(id)
     return rows[0] as Row

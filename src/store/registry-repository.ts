@@ -62,6 +62,8 @@ const toDevice = (r: Row): Device => ({
   createdAt: iso(r.created_at)!,
   lastSeenAt: iso(r.last_seen_at),
   online: r.online as boolean,
+  // Only a test mode still in force; an expired one reads as none.
+  testModeUntil: r.test_mode_until instanceof Date && r.test_mode_until.getTime() > Date.now() ? r.test_mode_until.toISOString() : null,
   ...(r.modbus_host != null
     ? {
         modbus: {
@@ -237,6 +239,18 @@ export class RegistryRepository {
       profile: r.profile,
       modbus: { host: r.modbus_host, port: r.modbus_port, unitId: r.modbus_unit_id, pollIntervalMs: r.modbus_poll_interval_ms }
     }))
+  }
+
+  /** Put a device in test mode until a time, or take it out with null. False when there is no such device. */
+  async setTestMode(deviceId: string, until: Date | null): Promise<boolean> {
+    const { rowCount } = await this.pool.query('UPDATE devices SET test_mode_until = $2 WHERE id = $1', [deviceId, until])
+    return (rowCount ?? 0) > 0
+  }
+
+  /** Devices in test mode now: device id → end of test mode (epoch ms). */
+  async testModes(): Promise<Map<string, number>> {
+    const { rows } = await this.pool.query('SELECT id, test_mode_until FROM devices WHERE test_mode_until > now()')
+    return new Map(rows.map((r) => [r.id as string, (r.test_mode_until as Date).getTime()]))
   }
 
   /** Record presence changes and last-seen times in one statement (called in batches by the presence tracker). */

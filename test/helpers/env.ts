@@ -77,14 +77,24 @@ export async function dropRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
-export type ApiCall = <T = unknown>(method: string, path: string, body?: unknown) => Promise<{ status: number; body: T }>
+/** `headers` are sent besides the admin token (and the content type of a body). */
+export type ApiCall = <T = unknown>(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>
+) => Promise<{ status: number; body: T }>
 
 /** The admin API of a server at this base URL (`http://127.0.0.1:port`). */
 export function apiAt(base: string): ApiCall {
-  return async <T>(method: string, p: string, body?: unknown) => {
+  return async <T>(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(base + p, {
       method,
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers
+      },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {})
     })
     const text = await res.text()

@@ -1,13 +1,196 @@
 /** Alerts: list, read with history, acknowledge, confirm, resolve, isolation owner and expiry; device test mode. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { Type } from '@sinclair/typebox'
 import type { AlertService } from '../../alerts/alert-service.js'
+import { SYSTEM } from '../../alerts/alert-repository.js'
 import type { RegistryRepository } from '../../store/registry-repository.js'
+import { FirewatchError } from '../../errors.js'
+import { ErrorReply, IdParams, List } from '../../../schemas/api.js'
+import { AckBody, Alert, AlertsQuery, AlertWithHistory, IsolationBody, ResolveBody, TestModeBody } from '../../../schemas/alerts.js'
 
 export interface AlertDeps {
   alerts: AlertService
   registry: RegistryRepository
 }
 
+/** Who acted, when it is not the token's holder: every caller has the admin token until users and roles exist. */
+export const ACTOR_HEADER = 'x-firewatch-actor'
+/** The actor recorded when a request names none. */
+export const DEFAULT_ACTOR = 'admin'
+
+const ActorHeaders = Type.Object({
+  [ACTOR_HEADER]: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 100,
+      pattern: '^[\\x20-\\x7E]+$',
+      description: `the person at the console (1–100 printable ASCII characters); '${DEFAULT_ACTOR}' when absent`
+    })
+  )
+})
+
+const ACTOR_NOTE =
+  `The transition is recorded with the actor named by the \`X-Firewatch-Actor\` header (1–100 printable ASCII characters: ` +
+  `the person at the console), or \`${DEFAULT_ACTOR}\` without it. Until users and roles exist every caller holds the ` +
+  `admin token, so the header is the caller's word, not an authenticated identity. \`${SYSTEM}\` is reserved for the rule engine.`
+
+// Alert ids are numeric; any other string is an alert that does not exist (the repository answers 404), not a 400.
+const AlertParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'numeric alert id' }) })
+
+const TestModeReply = Type.Object({
+  deviceId: Type.String(),
+  testModeUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
+})
+
+const errors = { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply }
+const tags = ['alerts']
+
+const notFound = (what: string, id: string) =>
+  new FirewatchError('FW_ERR_NOT_FOUND', `${what} ${id} does not exist`, { statusCode: 404 })
+
+function actorOf(req: FastifyRequest): string {
+  const named = req.headers[ACTOR_HEADER]
+  if (typeof named !== 'string') return DEFAULT_ACTOR
+  if (named === SYSTEM) {
+    throw new FirewatchError('FW_ERR_VALIDATION', `actor '${SYSTEM}' is reserved for the rule engine`, { statusCode: 400, field: ACTOR_HEADER })
+  }
+  return named
+}
+
 export const alertRoutes =
-  (_deps: AlertDeps): FastifyPluginAsyncTypebox =>
-  async () => {}
+  ({ alerts, registry }: AlertDeps): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.get(
+      '/alerts',
+      {
+        schema: {
+          tags,
+          description: "Newest first within: unresolved before resolved, then fire, supervisory, trouble, the rest. `status=unresolved` is open or acknowledged.",
+          querystring: AlertsQuery,
+          response: { 200: List(Alert), ...errors }
+        }
+      },
+      async (req) => alerts.list(req.query)
+    )
+
+    app.get(
+      '/alerts/:id',
+      { schema: { tags, description: 'The alert and every transition, oldest first.', params: AlertParams, response: { 200: AlertWithHistory, ...errors } } },
+      async (req) => {
+        const alert = await alerts.get(req.params.id)
+        if (!alert) throw notFound('alert', req.params.id)
+        return { ...alert, transitions: await alerts.transitions(alert.id) }
+      }
+    )
+
+    // Acknowledge and confirm take an optional comment: a request without a body is an empty one.
+    const emptyBody = async (req: FastifyRequest) => {
+      if (req.body === undefined) req.body = {}
+    }
+
+    app.post(
+      '/alerts/:id/ack',
+      {
+        preValidation: emptyBody,
+        schema: {
+          tags,
+          description: `An operator has seen the alert (open → acknowledged; acknowledging it again changes nothing). 409 once resolved. ${ACTOR_NOTE}`,
+          params: AlertParams,
+          headers: ActorHeaders,
+          body: AckBody,
+          response: { 200: Alert, ...errors }
+        }
+      },
+      async (req) => (await alerts.acknowledge(req.params.id, actorOf(req), req.body.comment ?? null)).alert
+    )
+
+    app.post(
+      '/alerts/:id/confirm',
+      {
+        preValidation: emptyBody,
+        schema: {
+          tags,
+          description: `An operator confirms a fire alert as a real fire (acknowledging it if open). 409 for other classes and for resolved alerts. ${ACTOR_NOTE}`,
+          params: AlertParams,
+          headers: ActorHeaders,
+          body: AckBody,
+          response: { 200: Alert, ...errors }
+        }
+      },
+      async (req) => (await alerts.confirm(req.params.id, actorOf(req), req.body.comment ?? null)).alert
+    )
+
+    app.post(
+      '/alerts/:id/resolve',
+      {
+        schema: {
+          tags,
+          description: `Close the alert with a disposition; an open alert is acknowledged on the way (both recorded). 409 if already resolved. ${ACTOR_NOTE}`,
+          params: AlertParams,
+          headers: ActorHeaders,
+          body: ResolveBody,
+          response: { 200: Alert, ...errors }
+        }
+      },
+      async (req) => (await alerts.resolve(req.params.id, actorOf(req), req.body.disposition, req.body.comment ?? null)).alert
+    )
+
+    app.post(
+      '/alerts/:id/isolation',
+      {
+        schema: {
+          tags,
+          description: `Owner and expiry of an isolation (屏蔽) alert; \`expiresAt\` must be in the future. 409 for other classes and for resolved alerts. ${ACTOR_NOTE}`,
+          params: AlertParams,
+          headers: ActorHeaders,
+          body: IsolationBody,
+          response: { 200: Alert, ...errors }
+        }
+      },
+      async (req) => {
+        const expiresAt = new Date(req.body.expiresAt)
+        if (!(expiresAt.getTime() > Date.now())) {
+          throw new FirewatchError('FW_ERR_VALIDATION', 'expiresAt must be in the future', { statusCode: 400, field: 'expiresAt' })
+        }
+        const actor = actorOf(req)
+        return (await alerts.setIsolation(req.params.id, actor, req.body.owner, expiresAt, req.body.comment ?? null)).alert
+      }
+    )
+
+    app.put(
+      '/devices/:id/test-mode',
+      {
+        schema: {
+          tags,
+          description: 'Put a device in test mode for `minutes` from now (replacing any earlier end): it raises test alerts only, kept out of statistics.',
+          params: IdParams,
+          body: TestModeBody,
+          response: { 200: TestModeReply, ...errors }
+        }
+      },
+      async (req) => {
+        const until = new Date(Date.now() + req.body.minutes * 60_000)
+        if (!(await registry.setTestMode(req.params.id, until))) throw notFound('device', req.params.id)
+        req.log.info({ deviceId: req.params.id, until }, 'device test mode set')
+        return { deviceId: req.params.id, testModeUntil: until.toISOString() }
+      }
+    )
+
+    app.delete(
+      '/devices/:id/test-mode',
+      {
+        schema: {
+          tags,
+          description: 'End test mode now (nothing to do for a device not in test mode).',
+          params: IdParams,
+          response: { 200: TestModeReply, ...errors }
+        }
+      },
+      async (req) => {
+        if (!(await registry.setTestMode(req.params.id, null))) throw notFound('device', req.params.id)
+        req.log.info({ deviceId: req.params.id }, 'device test mode cleared')
+        return { deviceId: req.params.id, testModeUntil: null }
+      }
+    )
+  }
