@@ -1,5 +1,5 @@
 /** Alerts and the unit risk score: the API shapes, also the types the engine and the repository use. */
-import { Type, type Static } from '@sinclair/typebox'
+import { Type, type Static, type TLiteral, type TUnion } from '@sinclair/typebox'
 import { Id } from './api.js'
 
 const Timestamp = Type.String({ format: 'date-time' })
@@ -29,7 +29,8 @@ export type Disposition = OperatorDisposition | 'restored'
 export const VERIFICATIONS = ['single_source', 'two_sources', 'operator'] as const
 export type Verification = (typeof VERIFICATIONS)[number]
 
-const lit = <T extends readonly string[]>(values: T) => Type.Union(values.map((v) => Type.Literal(v)))
+/** A union of string literals whose static type keeps the literals (a plain map() widens them to string). */
+const lit = <T extends string>(values: readonly T[]): TUnion<TLiteral<T>[]> => Type.Union(values.map((v) => Type.Literal(v)))
 
 export const AlertClassSchema = lit(ALERT_CLASSES)
 export const SeveritySchema = lit(SEVERITIES)
@@ -133,3 +134,20 @@ export const UnitRisk = Type.Object({
   computedAt: Timestamp
 })
 export type UnitRisk = Static<typeof UnitRisk>
+
+export const RiskHistoryQuery = Type.Object({
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'default: 7 days before `to`' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'default: now' }))
+})
+export type RiskHistoryQuery = Static<typeof RiskHistoryQuery>
+
+export const RiskHistory = Type.Object({
+  unitId: Id,
+  from: Timestamp,
+  to: Timestamp,
+  points: Type.Array(
+    Type.Object({ ts: Type.Integer({ description: 'epoch ms' }), score: Type.Integer({ minimum: 0, maximum: 100 }), level: lit(RISK_LEVELS) }),
+    { description: 'every score computed in the range, oldest first; at most the newest 10,000' }
+  )
+})
+export type RiskHistory = Static<typeof RiskHistory>

@@ -6,11 +6,14 @@
 import { InfluxDB, Point, HttpError, type Transport } from '@influxdata/influxdb-client'
 import type { IngestMessage } from '../ingest/types.js'
 
+/** Points for {@link InfluxStore.writePoints}, so callers need not import the client library. */
+export { Point }
+
 const MAX_LINES_PER_WRITE = 5000
 /** Answers meaning the data itself is unacceptable: bad line protocol or field type, too large, unprocessable. */
 const REFUSED_DATA = new Set([400, 413, 422])
 
-export const MEASUREMENTS = { readings: 'readings', events: 'events', status: 'device_status' } as const
+export const MEASUREMENTS = { readings: 'readings', events: 'events', status: 'device_status', unitRisk: 'unit_risk' } as const
 
 export interface InfluxSeries {
   name: string
@@ -131,19 +134,24 @@ export class InfluxStore implements TelemetryStore {
   }
 
   async write(messages: IngestMessage[]): Promise<number> {
-    const lines: string[] = []
+    const points: Point[] = []
     for (const m of messages) {
-      let points: Point[]
       try {
-        points = toPoints(m)
+        points.push(...toPoints(m))
       } catch (err) {
         // An entry of the wrong shape can never be written: refused like bad data, so it is set aside alone.
         throw new InfluxRejectedError(`entry of ${m.deviceId} cannot be turned into points: ${(err as Error).message}`)
       }
-      for (const p of points) {
-        const line = p.toLineProtocol()
-        if (line) lines.push(line)
-      }
+    }
+    return this.writePoints(points)
+  }
+
+  /** Write points of any measurement (readings, events, status, the unit risk history). */
+  async writePoints(points: Point[]): Promise<number> {
+    const lines: string[] = []
+    for (const p of points) {
+      const line = p.toLineProtocol()
+      if (line) lines.push(line)
     }
     // InfluxDB's advice is 5,000 lines a request; one batch of 500-item messages could otherwise be 50 MB.
     for (let i = 0; i < lines.length; i += MAX_LINES_PER_WRITE) {

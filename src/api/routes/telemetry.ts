@@ -15,9 +15,10 @@ export interface TelemetryDeps {
 const errors = { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply }
 const DAY = 24 * 3600 * 1000
 
-function range(from: string | undefined, to: string | undefined): { from: number; to: number } {
+/** A query's time range in epoch ms: `to` defaults to now, `from` to `span` before `to`. */
+export function range(from: string | undefined, to: string | undefined, span = DAY): { from: number; to: number } {
   const end = to ? Date.parse(to) : Date.now()
-  const start = from ? Date.parse(from) : end - DAY
+  const start = from ? Date.parse(from) : end - span
   // RFC 3339 allows times JavaScript cannot represent (a leap second :60).
   if (Number.isNaN(start)) throw new FirewatchError('FW_ERR_VALIDATION', 'from is not a representable time', { statusCode: 400, field: 'from' })
   if (Number.isNaN(end)) throw new FirewatchError('FW_ERR_VALIDATION', 'to is not a representable time', { statusCode: 400, field: 'to' })
