@@ -62,3 +62,4 @@ export const TelemetryPayload = Type.Union([
 export const EventPayload = Type.Union([EventItem, Type.Array(EventItem, { minItems: 1, maxItems: MAX_ITEMS })])
 export const StatusPayload = Type.Union([Type.Literal('online'), Type.Literal('offline')])
 export type DeviceStatus = Static<typeof StatusPayload>
+export type EventType = (typeof EVENT_TYPES)[number]

@@ -23,9 +23,16 @@ import { createModbusPollers, type ModbusPollers } from './ingest/modbus/index.j
 import { AlertRepository } from './alerts/alert-repository.js'
 import { AlertService } from './alerts/alert-service.js'
 import { RiskService } from './alerts/risk.js'
+import { LivePublisher } from './alerts/live.js'
+import { Escalation } from './alerts/escalation.js'
+import { Notifier } from './alerts/notifier.js'
+import { loadRules, type RuleSet } from './rules/rule-set.js'
+import { Jobs } from './rules/jobs.js'
+import { RuleEngine } from './rules/engine.js'
+import { LogConsumer } from './ingest/log-consumer.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
-export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer' } as const
+export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: 'rule-engine' } as const
 
 export interface App {
   readonly config: Readonly<Config>
@@ -39,6 +46,11 @@ export interface App {
   readonly modbus: ModbusPollers
   readonly alerts: AlertService
   readonly risk: RiskService
+  readonly rules: RuleSet
+  readonly engine: RuleEngine
+  readonly jobs: Jobs
+  readonly live: LivePublisher
+  readonly notifier: Notifier
   /** Set once started. */
   broker: Broker | null
   /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
@@ -49,6 +61,8 @@ export interface App {
 
 export async function buildApp(config: Readonly<Config>, log: Logger): Promise<App> {
   const profiles = loadProfiles(config.devicesDir)
+  // Rules are checked before anything connects: an invalid file stops start-up naming the rule and field.
+  const rules = loadRules(config.rulesDir, profiles)
   const pool: Pool = await connectPostgres(config.databaseUrl, log)
   await migrate(pool, log)
   const registry = new RegistryRepository(pool)
@@ -86,6 +100,27 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
 
   const alerts = new AlertService(new AlertRepository(pool), log.child({ component: 'alerts' }))
   const risk = new RiskService({ pool, store, log: log.child({ component: 'risk' }) })
+  const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs })
+  // Listeners run in this order: the live message first (an operator's screen is the latency that matters).
+  const live = new LivePublisher(redis, config.redisPrefix, () => mqttPublish(app.broker), log.child({ component: 'live' }))
+  alerts.on('live', (alert, change) => live.publish(alert, change))
+  new Escalation(alerts, jobs, rules, { afterMs: config.escalateAfterMs, remindMs: config.escalateRemindMs })
+  const notifier = new Notifier(redis, jobs, log.child({ component: 'notify' }), { intervalMs: config.notifyIntervalMs, prefix: config.redisPrefix })
+  notifier.listenTo(alerts)
+  alerts.on('risk', risk.onAlertChange)
+  const engineRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })
+  engineRedis.on('error', (err) => log.warn({ err }, 'Redis connection error (rule engine)'))
+  const engine = new RuleEngine({
+    redis,
+    consumer: new LogConsumer(engineRedis, { stream: ingestLog.stream, group: CONSUMER_GROUPS.rules, consumer: config.consumerName, batchSize: 500 }),
+    pool,
+    rules,
+    profiles,
+    alerts,
+    jobs,
+    prefix: config.redisPrefix,
+    log: log.child({ component: 'rules' })
+  })
 
   const modbus = createModbusPollers(registry, {
     profiles,
@@ -110,6 +145,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     store,
     alerts,
     risk,
+    onTestModeChanged: () => void engine.refreshTestModes().catch((err) => log.warn({ err }, 'test modes not reloaded')),
     checks: {
       redis: () => redis.ping(),
       postgres: () => pool.query('SELECT 1'),
@@ -149,6 +185,11 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     modbus,
     alerts,
     risk,
+    rules,
+    engine,
+    jobs,
+    live,
+    notifier,
     broker: null,
 
     async start() {
@@ -167,6 +208,11 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       })
       await api.listen({ port: config.httpPort, host: config.host })
       if (config.modbusPolling) await modbus.start()
+      await jobs.start(config.ruleEngine)
+      if (config.ruleEngine) {
+        await engineRedis.connect()
+        await engine.start()
+      }
       trimTimer = setInterval(() => {
         ingestLog.trim().catch((err) => log.warn({ err }, 'ingest log trim failed'))
       }, 5000)
@@ -183,6 +229,10 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       await modbus.stop()
       await api.close()
       await writer.stop()
+      if (config.ruleEngine) await engine.stop()
+      await jobs.close()
+      engineRedis.disconnect()
+      await risk.idle()
       await presence.stop()
       await redis.quit().catch(() => undefined)
       await pool.end()
@@ -208,4 +258,15 @@ async function checkRedisDurability(redis: Redis, log: Logger): Promise<void> {
   } catch (err) {
     log.debug({ err }, 'cannot read the Redis configuration; check appendonly and maxmemory-policy by hand')
   }
+}
+
+/** Publish on the embedded broker (QoS 1, not retained); null while it is not running. */
+function mqttPublish(broker: Broker | null) {
+  if (!broker) return null
+  return (topic: string, payload: string) =>
+    new Promise<void>((resolve, reject) =>
+      broker.aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) =>
+        err ? reject(err) : resolve()
+      )
+    )
 }

@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   FW_ERR_CONFIG: 'invalid configuration',
   FW_ERR_PROFILE: 'invalid device profile',
+  FW_ERR_RULES: 'invalid rule file',
   FW_ERR_NOT_FOUND: 'not found',
   FW_ERR_CONFLICT: 'conflicts with an existing record',
   FW_ERR_VALIDATION: 'request failed validation',

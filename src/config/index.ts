@@ -41,6 +41,18 @@ export interface Config {
   modbusReloadMs: number
   /** Whether this instance polls the Modbus targets: with several instances, exactly one should. @defaultValue true */
   modbusPolling: boolean
+  /** Folder of rule files. @defaultValue rules/ of the installation */
+  rulesDir: string
+  /** Whether this instance runs the rule engine: with several instances, exactly one should. @defaultValue true */
+  ruleEngine: boolean
+  /** A fire alert nobody acknowledged escalates after this long. @defaultValue 60000 */
+  escalateAfterMs: number
+  /** Then reminds this often until acknowledged. @defaultValue 60000 */
+  escalateRemindMs: number
+  /** Notifications of one unit are grouped into at most one message per this interval. @defaultValue 10000 */
+  notifyIntervalMs: number
+  /** How often devices are checked for silence, isolations for expiry, units for false alarms. @defaultValue 60000 */
+  sweepIntervalMs: number
 }
 
 /** The installation root (where package.json, devices/ and the migrations live), from src/ or dist/src/. */
@@ -151,7 +163,13 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     consumerName: env.INGEST_CONSUMER || hostname(),
     modbusTimeoutMs: ms(env, 'MODBUS_TIMEOUT_MS', 1000, 50, 60_000),
     modbusReloadMs: ms(env, 'MODBUS_RELOAD_MS', 10_000, 100, 3_600_000),
-    modbusPolling: flag(env, 'MODBUS_POLLING', true)
+    modbusPolling: flag(env, 'MODBUS_POLLING', true),
+    rulesDir: env.RULES_DIR || path.join(projectRoot, 'rules'),
+    ruleEngine: flag(env, 'RULE_ENGINE', true),
+    escalateAfterMs: ms(env, 'ESCALATE_AFTER_MS', 60_000, 100, 86_400_000),
+    escalateRemindMs: ms(env, 'ESCALATE_REMIND_MS', 60_000, 100, 86_400_000),
+    notifyIntervalMs: ms(env, 'NOTIFY_INTERVAL_MS', 10_000, 100, 3_600_000),
+    sweepIntervalMs: ms(env, 'SWEEP_INTERVAL_MS', 60_000, 100, 3_600_000)
   }
   return Object.freeze(config)
 }

@@ -12,6 +12,8 @@ import { AckBody, Alert, AlertsQuery, AlertWithHistory, IsolationBody, ResolveBo
 export interface AlertDeps {
   alerts: AlertService
   registry: RegistryRepository
+  /** Told after a device's test mode changed, so the rule engine applies it to the next message. */
+  onTestModeChanged?: () => void
 }
 
 /** Who acted, when it is not the token's holder: every caller has the admin token until users and roles exist. */
@@ -59,7 +61,7 @@ function actorOf(req: FastifyRequest): string {
 }
 
 export const alertRoutes =
-  ({ alerts, registry }: AlertDeps): FastifyPluginAsyncTypebox =>
+  ({ alerts, registry, onTestModeChanged }: AlertDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get(
       '/alerts',
@@ -172,6 +174,7 @@ export const alertRoutes =
       async (req) => {
         const until = new Date(Date.now() + req.body.minutes * 60_000)
         if (!(await registry.setTestMode(req.params.id, until))) throw notFound('device', req.params.id)
+        onTestModeChanged?.()
         req.log.info({ deviceId: req.params.id, until }, 'device test mode set')
         return { deviceId: req.params.id, testModeUntil: until.toISOString() }
       }
@@ -189,6 +192,7 @@ export const alertRoutes =
       },
       async (req) => {
         if (!(await registry.setTestMode(req.params.id, null))) throw notFound('device', req.params.id)
+        onTestModeChanged?.()
         req.log.info({ deviceId: req.params.id }, 'device test mode cleared')
         return { deviceId: req.params.id, testModeUntil: null }
       }

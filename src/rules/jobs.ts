@@ -1,0 +1,124 @@
+/**
+ * BullMQ carries the work that must survive a restart: duration timers, escalation, isolation expiry, the silence
+ * sweep (a job scheduler) and notifications. Every job has an explicit id, so a timer scheduled twice (a replayed
+ * log entry, two instances) exists once, and every handler re-checks the state it acts on, so a timer that was not
+ * cancelled in time does nothing.
+ *
+ * Redis settings follow BullMQ's production guide: `maxmemory-policy noeviction` and AOF (checked at start by the
+ * app), workers on connections with `maxRetriesPerRequest: null` so they wait out a Redis restart, producers on
+ * connections that fail fast so the caller (the rule engine) retries its batch instead of hanging.
+ */
+import { Queue, Worker, type Job, type JobsOptions } from 'bullmq'
+import { Redis } from 'ioredis'
+import type { Logger } from '../logger.js'
+
+export type JobHandler = (data: Record<string, unknown>, job: Job) => Promise<void>
+
+export interface JobsConfig {
+  redisUrl: string
+  /** Key prefix of the queues, e.g. `fw:bull`. */
+  prefix: string
+  log: Logger
+  /** How often the sweep job runs. */
+  sweepEveryMs: number
+}
+
+/** Queue names. Notifications have their own queue so a slow receiver never delays a timer. */
+export const QUEUES = { timers: 'timers', notify: 'notify' } as const
+type QueueName = (typeof QUEUES)[keyof typeof QUEUES]
+
+const DEFAULT_JOB: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 500 },
+  removeOnComplete: true,
+  // Kept for inspection; ids of failed jobs carry their time, so keeping them never blocks a new timer.
+  removeOnFail: { count: 5000 }
+}
+
+/** BullMQ refuses ':' in custom ids; points and device ids are free text, so encode every part. */
+export const jobId = (...parts: (string | number)[]) => parts.map((p) => encodeURIComponent(String(p)).replace(/\./g, '%2E')).join('.')
+
+export class Jobs {
+  private readonly producer: Redis
+  private readonly queues: Record<QueueName, Queue>
+  private readonly handlers: Record<QueueName, Map<string, JobHandler>> = { timers: new Map(), notify: new Map() }
+  private readonly workers: Worker[] = []
+  private readonly workerConnections: Redis[] = []
+
+  constructor(private readonly cfg: JobsConfig) {
+    this.producer = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true })
+    this.producer.on('error', (err) => cfg.log.warn({ err }, 'BullMQ producer connection error'))
+    this.queues = {
+      timers: new Queue(QUEUES.timers, { connection: this.producer, prefix: cfg.prefix, defaultJobOptions: DEFAULT_JOB }),
+      notify: new Queue(QUEUES.notify, { connection: this.producer, prefix: cfg.prefix, defaultJobOptions: DEFAULT_JOB })
+    }
+    for (const q of Object.values(this.queues)) q.on('error', (err) => cfg.log.warn({ err, queue: q.name }, 'BullMQ queue error'))
+  }
+
+  /** Register the handler of one job name; call before start(). */
+  handle(queue: QueueName, name: string, fn: JobHandler): void {
+    this.handlers[queue].set(name, fn)
+  }
+
+  /** Connect; with `workers`, also run the jobs (the instance that runs the rule engine). */
+  async start(workers = true): Promise<void> {
+    await this.producer.connect().catch((err: Error) => {
+      if (!/already connect/i.test(err.message)) throw err
+    })
+    if (!workers) return
+    for (const name of Object.values(QUEUES)) {
+      const connection = new Redis(this.cfg.redisUrl, { maxRetriesPerRequest: null })
+      connection.on('error', (err) => this.cfg.log.warn({ err }, 'BullMQ worker connection error'))
+      this.workerConnections.push(connection)
+      const worker = new Worker(
+        name,
+        async (job) => {
+          const fn = this.handlers[name].get(job.name)
+          if (!fn) throw new Error(`no handler for job ${job.name} on queue ${name}`)
+          await fn(job.data as Record<string, unknown>, job)
+        },
+        { connection, prefix: this.cfg.prefix, concurrency: name === 'notify' ? 8 : 4, autorun: true }
+      )
+      worker.on('failed', (job, err) =>
+        this.cfg.log.warn({ err, queue: name, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade }, 'job failed')
+      )
+      worker.on('error', (err) => this.cfg.log.warn({ err, queue: name }, 'BullMQ worker error'))
+      this.workers.push(worker)
+    }
+    // One sweep schedule however many instances start: the scheduler id is the key.
+    await this.queues.timers.upsertJobScheduler('sweep', { every: this.cfg.sweepEveryMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } })
+  }
+
+  /** Add a delayed job; a job with the same id already waiting is left as it is. */
+  async schedule(queue: QueueName, name: string, id: string, delayMs: number, data: Record<string, unknown>): Promise<void> {
+    await this.queues[queue].add(name, data, { jobId: id, delay: Math.max(0, Math.round(delayMs)) })
+  }
+
+  /** Remove a waiting or delayed job (best effort: its handler re-checks anyway). */
+  async cancel(queue: QueueName, id: string): Promise<void> {
+    try {
+      await this.queues[queue].remove(id)
+    } catch (err) {
+      // A job that is running cannot be removed; its handler finds nothing to do.
+      this.cfg.log.debug({ err, jobId: id }, 'job not removed')
+    }
+  }
+
+  async counts(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {}
+    for (const [name, q] of Object.entries(this.queues)) out[name] = await q.getJobCounts('waiting', 'delayed', 'active', 'failed')
+    return out
+  }
+
+  async getJob(queue: QueueName, id: string): Promise<Job | undefined> {
+    return this.queues[queue].getJob(id)
+  }
+
+  /** Let running jobs finish, then close every connection. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()))
+    await Promise.all(Object.values(this.queues).map((q) => q.close()))
+    for (const c of this.workerConnections) c.disconnect()
+    await this.producer.quit().catch(() => undefined)
+  }
+}
