@@ -5,8 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import mqtt from 'mqtt'
 import { Redis } from 'ioredis'
-import { REDIS_URL, startTestApp, waitFor, type TestApp } from './helpers/env.js'
-import type { Alert } from '../schemas/alerts.js'
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { REDIS_URL, startTestApp, uniqueNames, waitFor, type TestApp } from './helpers/env.js'
+import type { Alert, AlertTransition } from '../schemas/alerts.js'
+import { jobId } from '../src/rules/jobs.js'
 
 let t: TestApp
 const clients: mqtt.MqttClient[] = []
@@ -29,8 +33,14 @@ const event = (c: mqtt.MqttClient, id: string, type: string, point = '', text?: 
 const reading = (c: mqtt.MqttClient, id: string, values: Record<string, number>, ts = Date.now()) =>
   c.publishAsync(`v1/devices/${id}/telemetry`, JSON.stringify({ ts, seq: ++seq, values }), { qos: 1 })
 
-const alertsOf = async (deviceId: string, extra = '') =>
-  (await t.api<{ items: Alert[] }>('GET', `/api/v1/alerts?deviceId=${deviceId}${extra}`)).body.items
+const alertsOf = async (deviceId: string, extra = '', app = t) =>
+  (await app.api<{ items: Alert[] }>('GET', `/api/v1/alerts?deviceId=${deviceId}${extra}`)).body.items
+const history = async (id: string) => (await t.api<{ transitions: AlertTransition[] }>('GET', `/api/v1/alerts/${id}`)).body.transitions
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** Wait until the engine has read everything appended so far (its consumer group has no lag and nothing pending). */
+async function engineCaughtUp(app = t): Promise<void> {
+  await waitFor(async () => (await app.app.ingestLog.backlog('rule-engine')) === 0, 10_000, 50)
+}
 
 describe('rule engine', () => {
   it('raises a fire alert from a panel event, publishes it live, keeps it open after restore', async () => {
@@ -59,3 +69,163 @@ describe('rule engine', () => {
     }
   })
 })
+
+describe('edge-triggered thresholds', () => {
+  it('makes one alert, not a hundred, of a pressure oscillating around the high limit', async () => {
+    const dev = await t.provision('sprinkler_pressure')
+    const c = await connect(dev)
+    const start = Date.now() - 100_000
+    // 1.19 / 1.21 around the 1.2 MPa limit; the clear level is 1.15, so the alert stays raised, once.
+    for (let i = 0; i < 100; i++) await reading(c, dev.id, { pressure_mpa: i % 2 ? 1.19 : 1.21 }, start + i * 1000)
+    await engineCaughtUp()
+    const alerts = await alertsOf(dev.id)
+    expect(alerts).toHaveLength(1)
+    expect(alerts[0]).toMatchObject({ ruleId: 'pressure_high', class: 'supervisory', count: 1, status: 'open', active: true })
+    expect((await history(alerts[0]!.id)).map((h) => h.action)).toEqual(['opened'])
+    // Back below the clear level: the supervisory clears itself, recorded as such.
+    await reading(c, dev.id, { pressure_mpa: 1.1 })
+    // (a drop of 0.11 MPa in a second is also a fast drop: another rule's alert, not this one's)
+    const [cleared] = await waitFor(async () => {
+      const a = await alertsOf(dev.id, '&ruleId=pressure_high')
+      return a[0]?.status === 'resolved' ? a : null
+    })
+    expect(cleared).toMatchObject({ disposition: 'restored', resolvedBy: 'system', active: false })
+  })
+
+  it('starts one duration timer for a pressure oscillating around the low limit, and raises once when it fires', async () => {
+    const dev = await t.provision('sprinkler_pressure')
+    const c = await connect(dev)
+    const start = Date.now() - 100_000
+    for (let i = 0; i < 100; i++) await reading(c, dev.id, { pressure_mpa: i % 2 ? 0.051 : 0.049 }, start + i * 1000)
+    await engineCaughtUp()
+    const counts = await t.app.jobs.counts()
+    const id = jobId('dur', dev.id, 'pressure_low', '', start)
+    const job = await t.app.jobs.getJob('timers', id)
+    expect(job, `a delayed job ${id} (delayed: ${counts.timers?.delayed})`).toBeTruthy()
+    // The 2 min of GB 50084 practice, counted from the first low reading.
+    expect(job!.opts.delay).toBeGreaterThan(0)
+    await job!.promote()
+    const alerts = await waitFor(async () => {
+      const a = await alertsOf(dev.id)
+      return a.length ? a : null
+    })
+    expect(alerts).toHaveLength(1)
+    expect(alerts[0]).toMatchObject({ ruleId: 'pressure_low', class: 'supervisory', count: 1 })
+  })
+})
+
+describe('troubles and fire alerts on restore', () => {
+  it('clears a trouble by itself and leaves a fire alert for a person', async () => {
+    const dev = await t.provision('alarm_panel')
+    const c = await connect(dev)
+    await event(c, dev.id, 'fault', '2-01-007', 'loop 2 open circuit')
+    await event(c, dev.id, 'fire', '2-01-008')
+    await waitFor(async () => (await alertsOf(dev.id)).length === 2)
+    await event(c, dev.id, 'reset') // a panel reset (no point) restores every point
+    await waitFor(async () => (await alertsOf(dev.id, '&status=resolved')).length === 1)
+    const [trouble] = await alertsOf(dev.id, '&class=trouble')
+    expect(trouble).toMatchObject({ status: 'resolved', disposition: 'restored', troubleType: 'fault' })
+    const [fire] = await waitFor(async () => {
+      const a = await alertsOf(dev.id, '&class=fire')
+      return a[0] && !a[0].active ? a : null
+    })
+    expect(fire!.status).toBe('open')
+    const refused = await t.api('POST', `/api/v1/alerts/${fire!.id}/resolve`, {})
+    expect(refused.status).toBe(400)
+    const done = await t.api<Alert>('POST', `/api/v1/alerts/${fire!.id}/resolve`, { disposition: 'false_alarm', comment: 'dust in detector' })
+    expect(done.body).toMatchObject({ status: 'resolved', disposition: 'false_alarm' })
+  })
+})
+
+describe('escalation', () => {
+  it('escalates and reminds when nobody acknowledges a fire alert', async () => {
+    const dev = await t.provision('alarm_panel')
+    const c = await connect(dev)
+    await event(c, dev.id, 'fire', '3-01-001')
+    const [alert] = await waitFor(async () => {
+      const a = await alertsOf(dev.id)
+      return a.length ? a : null
+    })
+    const steps = await waitFor(async () => {
+      const h = (await history(alert!.id)).map((x) => x.action)
+      return h.includes('reminded') ? h : null
+    }, 8000)
+    expect(steps.slice(0, 3)).toEqual(['opened', 'escalated', 'reminded'])
+    await t.api('POST', `/api/v1/alerts/${alert!.id}/ack`, { comment: 'on it' })
+    const after = (await history(alert!.id)).length
+    await sleep(2500)
+    expect((await history(alert!.id)).length).toBe(after)
+  })
+
+  it('does not escalate a fire alert acknowledged in time', async () => {
+    const dev = await t.provision('alarm_panel')
+    const c = await connect(dev)
+    await event(c, dev.id, 'fire', '3-01-002')
+    const [alert] = await waitFor(async () => {
+      const a = await alertsOf(dev.id)
+      return a.length ? a : null
+    })
+    await t.api('POST', `/api/v1/alerts/${alert!.id}/ack`, {}, { 'x-firewatch-actor': 'operator-7' })
+    await sleep(3000)
+    const h = await history(alert!.id)
+    expect(h.map((x) => x.action)).toEqual(['opened', 'acknowledged'])
+    expect(h[1]!.actor).toBe('operator-7')
+    const [now] = await alertsOf(dev.id)
+    expect(now!.escalationLevel).toBe(0)
+  })
+})
+
+describe('duration timers across a restart', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'fw-rules-'))
+  writeFileSync(
+    path.join(dir, 'short.yaml'),
+    [
+      'rules:',
+      '  - id: low_short',
+      '    title: Pressure low for 3 s',
+      '    class: supervisory',
+      '    severity: major',
+      '    kinds: [sprinkler_pressure]',
+      '    when: { threshold: { metric: pressure_mpa, below: 0.05, clear: 0.06 } }',
+      '    forS: 3'
+    ].join('\n')
+  )
+  const names = uniqueNames('restart')
+  const env = { RULES_DIR: dir, SWEEP_INTERVAL_MS: '60000' }
+  let app: TestApp
+  afterAll(async () => {
+    await app?.dispose()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('fires a timer started before the restart; never fires one whose condition restored', async () => {
+    app = await startTestApp(names, env)
+    const fires = await provisionOn(app, 'sprinkler_pressure')
+    const restores = await provisionOn(app, 'sprinkler_pressure')
+    for (const dev of [fires, restores]) {
+      const c = await mqtt.connectAsync(app.mqttUrl, { clientId: dev.id, username: dev.id, password: dev.secret, reconnectPeriod: 0 })
+      await c.publishAsync(`v1/devices/${dev.id}/telemetry`, JSON.stringify({ seq: 1, values: { pressure_mpa: 0.02 } }), { qos: 1 })
+      await c.endAsync()
+    }
+    await engineCaughtUp(app)
+    expect((await app.app.jobs.counts()).timers!.delayed).toBeGreaterThanOrEqual(2)
+    await app.stop()
+
+    app = await startTestApp(names, env)
+    const c = await mqtt.connectAsync(app.mqttUrl, { clientId: restores.id, username: restores.id, password: restores.secret, reconnectPeriod: 0 })
+    await c.publishAsync(`v1/devices/${restores.id}/telemetry`, JSON.stringify({ seq: 2, values: { pressure_mpa: 0.3 } }), { qos: 1 })
+    await c.endAsync()
+    const [alert] = await waitFor(async () => {
+      const a = await alertsOf(fires.id, '', app)
+      return a.length ? a : null
+    }, 10_000)
+    expect(alert).toMatchObject({ ruleId: 'low_short', status: 'open' })
+    // Well past the restored device's due time.
+    await sleep(1500)
+    expect(await alertsOf(restores.id, '', app)).toEqual([])
+  })
+})
+
+async function provisionOn(app: TestApp, kind: string) {
+  return app.provision(kind)
+}
