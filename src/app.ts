@@ -168,7 +168,17 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     written: writer.stats.written,
     writeFailures: writer.stats.failures,
     deadLettered: writer.stats.deadLettered,
-    rejected: rejections.counts
+    rejected: rejections.counts,
+    rules: {
+      messages: engine.stats.messages,
+      effects: engine.stats.effects,
+      failures: engine.stats.failures,
+      backlog: await ingestLog.backlog(CONSUMER_GROUPS.rules)
+    },
+    queues: await jobs.counts().catch(() => ({})),
+    openAlerts: await alerts.repo.openByClass(),
+    liveMessages: live.published,
+    notifications: notifier.sent
   })
 
   let trimTimer: NodeJS.Timeout | null = null
@@ -204,7 +214,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
         ingestLog,
         presence,
         rejections,
-        log: log.child({ component: 'broker' })
+        log: log.child({ component: 'broker' }),
+        integratorToken: config.adminToken
       })
       await api.listen({ port: config.httpPort, host: config.host })
       if (config.modbusPolling) await modbus.start()

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { REDIS_URL, startTestApp, uniqueNames, waitFor, type TestApp } from './helpers/env.js'
+import { ADMIN_TOKEN, REDIS_URL, startTestApp, uniqueNames, waitFor, type TestApp } from './helpers/env.js'
 import type { Alert, AlertTransition } from '../schemas/alerts.js'
 import { jobId } from '../src/rules/jobs.js'
 
@@ -18,7 +18,7 @@ beforeAll(async () => {
   t = await startTestApp(undefined, { ESCALATE_AFTER_MS: '1500', ESCALATE_REMIND_MS: '1000', NOTIFY_INTERVAL_MS: '1000', SWEEP_INTERVAL_MS: '500' })
 })
 afterAll(async () => {
-  for (const c of clients) await c.endAsync().catch(() => undefined)
+  for (const c of clients) c.end(true)
   await t?.dispose()
 })
 
@@ -48,6 +48,15 @@ describe('rule engine', () => {
     const live: unknown[] = []
     await sub.subscribe(t.app.live.channel)
     sub.on('message', (_c, m) => live.push(JSON.parse(m)))
+    // An integration subscribed to the MQTT alert topics with the integrator login.
+    const integrator = await mqtt.connectAsync(t.mqttUrl, { clientId: 'integration-1', username: '$integrator', password: ADMIN_TOKEN, reconnectPeriod: 0 })
+    clients.push(integrator)
+    const onMqtt: { topic: string; body: { change: string; alert: Alert } }[] = []
+    integrator.on('message', (topic, payload) => onMqtt.push({ topic, body: JSON.parse(payload.toString()) }))
+    const granted = await integrator.subscribeAsync('v1/alerts/+', { qos: 1 })
+    expect(granted.map((g) => g.qos)).toEqual([1])
+    // Device topics are not theirs: SUBACK 0x80.
+    await expect(integrator.subscribeAsync('v1/devices/#', { qos: 1 })).rejects.toThrow(/Subscribe error/)
     try {
       const dev = await t.provision('alarm_panel')
       const c = await connect(dev)
@@ -58,6 +67,13 @@ describe('rule engine', () => {
       })
       expect(alert).toMatchObject({ class: 'fire', severity: 'critical', status: 'open', point: '1-02-034', ruleId: 'fire_event', active: true })
       await waitFor(async () => live.some((m) => (m as { alert: Alert }).alert.id === alert!.id))
+      const out = await waitFor(async () => onMqtt.find((m) => m.body.alert.id === alert!.id))
+      expect(out.topic).toBe(`v1/alerts/${dev.unitId}`)
+      expect(out.body.change).toBe('opened')
+      // Integrators only listen: a publish closes the connection [MQTT-3.3.5-2].
+      const closed = new Promise((r) => integrator.once('close', r))
+      integrator.publish(`v1/alerts/${dev.unitId}`, 'x', { qos: 0 })
+      await closed
       await event(c, dev.id, 'restore', '1-02-034')
       const restored = await waitFor(async () => {
         const [a] = await alertsOf(dev.id)
@@ -67,6 +83,14 @@ describe('rule engine', () => {
     } finally {
       sub.disconnect()
     }
+  })
+})
+
+describe('integrator login', () => {
+  it('is refused with a wrong token', async () => {
+    await expect(
+      mqtt.connectAsync(t.mqttUrl, { clientId: 'integration-2', username: '$integrator', password: 'not-the-token', reconnectPeriod: 0 })
+    ).rejects.toThrow(/Not authorized|Bad username or password/)
   })
 })
 

@@ -359,6 +359,12 @@ export class AlertRepository {
     return rows.map((r) => ({ unitId: (r as Row).unit_id as string, count: (r as Row).n as number }))
   }
 
+  /** Unresolved alerts by class (for /metrics). */
+  async openByClass(): Promise<Record<string, number>> {
+    const { rows } = await this.pool.query(`SELECT class, count(*)::int AS n FROM alerts WHERE status <> 'resolved' GROUP BY class`)
+    return Object.fromEntries(rows.map((r) => [(r as Row).class as string, (r as Row).n as number]))
+  }
+
   /** Open alerts of a rule (the sweeps re-check them). */
   async openByRule(ruleId: string): Promise<Alert[]> {
     const { rows } = await this.pool.query(`SELECT * FROM alerts WHERE rule_id = $1 AND status <> 'resolved'`, [ruleId])

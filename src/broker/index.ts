@@ -12,6 +12,7 @@
 import net from 'node:net'
 import tls from 'node:tls'
 import { once } from 'node:events'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { Aedes, type Client, type AuthenticateError } from 'aedes'
 import type { Logger } from '../logger.js'
 import type { ProfileMap } from '../ingest/profiles.js'
@@ -38,12 +39,23 @@ export interface BrokerOptions {
   presence: Presence
   rejections: Rejections
   log: Logger
+  /**
+   * Lets an integration subscribe to the alert topics (`v1/alerts/{unitId}`) by logging in as `$integrator` with this
+   * token (FIREWATCH_ADMIN_TOKEN until API keys exist). Null: no integrator logins.
+   */
+  integratorToken?: string | null
 }
+
+/** The username of read-only alert subscribers; `$` cannot start a device id, so no device can take it. */
+export const INTEGRATOR_USERNAME = '$integrator'
+const digest = (s: string | Buffer) => createHash('sha256').update(s).digest()
 
 type DeviceClient = Client & {
   device?: DeviceIdentity
   /** Another connection that logged in as the same device; this one is being closed [MQTT-3.1.4-2]. */
   replacedBy?: Client
+  /** A read-only subscriber of the alert topics. */
+  integrator?: boolean
 }
 
 export interface Broker {
@@ -55,6 +67,11 @@ export interface Broker {
 
 function authError(code: 3 | 4): AuthenticateError {
   return Object.assign(new Error(code === 4 ? 'bad username or password' : 'server unavailable'), { returnCode: code })
+}
+
+/** `v1/alerts/{unitId}`, `v1/alerts/+` or `v1/alerts/#`: the alert topics and nothing else. */
+function isAlertFilter(topic: string): boolean {
+  return /^v1\/alerts\/(#|\+|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$/.test(topic)
 }
 
 export async function startBroker(opts: BrokerOptions): Promise<Broker> {
@@ -70,6 +87,16 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 
     authenticate(client: DeviceClient, username, password, done) {
       const id = client.id
+      if (username === INTEGRATOR_USERNAME) {
+        // Digests compare in constant time whatever the lengths.
+        const ok = !!opts.integratorToken && !!password && timingSafeEqual(digest(password), digest(opts.integratorToken))
+        if (!ok) {
+          rejections.record('bad_credentials', id, 'integrator login with a wrong token')
+          return done(authError(4), false)
+        }
+        client.integrator = true
+        return done(null, true)
+      }
       opts.authenticator.verify(id, username, password, (client.conn as { remoteAddress?: string }).remoteAddress).then(
         (result) => {
           if (!result.ok) {
@@ -96,6 +123,10 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 
     authorizePublish(client: DeviceClient | null, packet, done) {
       const device = client?.device
+      if (client?.integrator) {
+        rejections.record('acl_publish', client.id, `integrator publish to ${packet.topic}`)
+        return done(new Error('integrators only subscribe'))
+      }
       if (!client || !device) return done(new Error('publish from an unauthenticated connection'))
       // The will of a connection that was replaced by a newer one, or closed because the server is stopping, says
       // nothing about the device: it is not stored, and aedes does not publish it.
@@ -129,6 +160,13 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     },
 
     authorizeSubscribe(client: DeviceClient, sub, done) {
+      if (client.integrator) {
+        if (!isAlertFilter(sub.topic)) {
+          rejections.record('acl_subscribe', client.id, `integrator subscribe to ${sub.topic}`)
+          return done(null, null)
+        }
+        return done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 })
+      }
       const deviceId = client.device?.deviceId ?? client.id
       if (!client.device || !authorizeDeviceSubscribe(deviceId, sub.topic)) {
         rejections.record('acl_subscribe', deviceId, `topic ${sub.topic}`)

@@ -13,6 +13,14 @@ export interface MetricsDeps {
     writeFailures: number
     deadLettered: number
     rejected: Record<RejectReason, number>
+    /** Rule engine: messages evaluated, effects acted on, failed batches, entries not yet evaluated. */
+    rules?: { messages: number; effects: number; failures: number; backlog: number | null }
+    /** BullMQ job counts by queue and state. */
+    queues?: Record<string, Record<string, number>>
+    /** Unresolved alerts by class. */
+    openAlerts?: Record<string, number>
+    liveMessages?: number
+    notifications?: number
   }>
 }
 
@@ -31,6 +39,14 @@ export const metricsRoutes =
     const written = gauge('firewatch_points_written_total', 'Points written to InfluxDB')
     const failures = gauge('firewatch_influx_write_failures_total', 'Failed InfluxDB batch writes (retried)')
     const dead = gauge('firewatch_dead_lettered_total', 'Ingest entries InfluxDB refused, moved to the dead-letter stream')
+    const ruleMessages = gauge('firewatch_rule_messages_total', 'Device messages evaluated by the rule engine')
+    const ruleEffects = gauge('firewatch_rule_effects_total', 'Alert raises/clears and timer starts/cancels the rule engine acted on')
+    const ruleFailures = gauge('firewatch_rule_batch_failures_total', 'Rule-engine batches that failed and were evaluated again')
+    const ruleBacklog = gauge('firewatch_rule_backlog', 'Ingest-log entries not yet evaluated by the rule engine (lag + pending)')
+    const queue = gauge('firewatch_queue_jobs', 'BullMQ jobs by queue and state', ['queue', 'state'])
+    const open = gauge('firewatch_open_alerts', 'Unresolved alerts by class', ['class'])
+    const live = gauge('firewatch_live_messages_total', 'Alert changes published live (Redis stream, pub/sub, MQTT)')
+    const notes = gauge('firewatch_notifications_total', 'Grouped notifications sent')
 
     app.get('/metrics', { logLevel: 'warn', schema: { hide: true } }, async (_req, reply) => {
       const m = await metrics()
@@ -42,6 +58,16 @@ export const metricsRoutes =
       written.set(m.written)
       failures.set(m.writeFailures)
       dead.set(m.deadLettered)
+      if (m.rules) {
+        ruleMessages.set(m.rules.messages)
+        ruleEffects.set(m.rules.effects)
+        ruleFailures.set(m.rules.failures)
+        if (m.rules.backlog !== null) ruleBacklog.set(m.rules.backlog)
+      }
+      for (const [q, states] of Object.entries(m.queues ?? {})) for (const [state, n] of Object.entries(states)) queue.set({ queue: q, state }, n)
+      for (const c of ['fire', 'supervisory', 'trouble', 'isolation', 'test']) open.set({ class: c }, m.openAlerts?.[c] ?? 0)
+      if (m.liveMessages !== undefined) live.set(m.liveMessages)
+      if (m.notifications !== undefined) notes.set(m.notifications)
       return reply.type(registry.contentType).send(await registry.metrics())
     })
   }
