@@ -71,7 +71,7 @@ describe('rule engine', () => {
       expect(out.topic).toBe(`v1/alerts/${dev.unitId}`)
       expect(out.body.change).toBe('opened')
       // Integrators only listen: a publish closes the connection [MQTT-3.3.5-2].
-      const closed = new Promise((r) => integrator.once('close', r))
+      const closed = new Promise<void>((r) => integrator.once('close', () => r()))
       integrator.publish(`v1/alerts/${dev.unitId}`, 'x', { qos: 0 })
       await closed
       await event(c, dev.id, 'restore', '1-02-034')

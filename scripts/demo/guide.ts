@@ -68,6 +68,10 @@ export function printGuide(p: {
   console.log(`   curl -s ${auth} "$FW/api/v1/devices/${leak}/readings?metric=pressure_mpa&limit=5"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/devices/${leak}/readings?every=10s"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/devices/${fire}/events"`)
+  console.log(`   curl -s ${auth} "$FW/api/v1/alerts?status=unresolved"   ${dim('# alerts the rules raised (docs/RULES.md)')}`)
+  console.log(`   curl -s ${auth} "$FW/api/v1/alerts?deviceId=${fire}"`)
+  console.log(`   curl -s ${auth} -X POST "$FW/api/v1/alerts/<id>/resolve" -H 'content-type: application/json' -d '{"disposition":"false_alarm"}'`)
+  console.log(`   curl -s ${auth} "$FW/api/v1/units/hb-ktv/risk"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/units?jurisdictionId=hz-sc-hubin"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/devices?unitId=hb-ktv"`)
   if (p.modbus) {
