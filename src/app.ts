@@ -145,7 +145,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     store,
     alerts,
     risk,
-    onTestModeChanged: () => void engine.refreshTestModes().catch((err) => log.warn({ err }, 'test modes not reloaded')),
+    // Awaited by the API, so the next message after the reply is judged with the new test mode.
+    onTestModeChanged: () => engine.refreshTestModes().catch((err) => log.warn({ err }, 'test modes not reloaded; the next periodic read applies them')),
     checks: {
       redis: () => redis.ping(),
       postgres: () => pool.query('SELECT 1'),

@@ -4,7 +4,9 @@ import pg from 'pg'
 import { dropNames, startTestApp, waitFor, type TestApp } from './helpers/env.js'
 import { startModbusGateway, type ModbusGatewayHandle } from '../simulators/modbus-slaves.js'
 
-const INTERVAL = 300
+// Twice the timeout and then some: a silent slave's poll (its timeout) must end well before its next tick even when
+// the machine is busy with the rest of the suite.
+const INTERVAL = 500
 const TIMEOUT = 150
 type Points = { points: { ts: number; values: Record<string, number | null> }[] }
 type Events = { events: { ts: number; type: string; point: string; text: string; seq: number | null }[] }

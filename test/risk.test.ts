@@ -236,7 +236,8 @@ describe('RiskService and /units/{id}/risk', () => {
     const healthy = await t.app.risk.recompute(unitId)
     expect(factor(healthy, 'pressure_margin')).toMatchObject({ points: 0, value: null })
 
-    await publish(Date.now() - 60_000, 1, 0.3)
+    // Two minutes apart: a drop within a minute would also raise the fast-drop rule, and its alert would add points.
+    await publish(Date.now() - 120_000, 1, 0.3)
     await publish(Date.now() - 1000, 2, 0.02)
     await stored(2)
     const low = await t.app.risk.recompute(unitId)

@@ -119,6 +119,24 @@ describe('evaluator', () => {
     expect(reset.map((e) => e.point).sort()).toEqual(['p2', 'p|3'])
   })
 
+  it('lets a device leaf qualify a point inside all, but in any speaks only for the device', () => {
+    const mixed = build(
+      [
+        'rules:',
+        '  - { id: batt, title: B, class: trouble, troubleType: low_battery, severity: minor, when: { any: [ { event: low_battery }, { threshold: { metric: battery_pct, below: 20, clear: 25 } } ] } }',
+        '  - { id: both, title: B2, class: supervisory, severity: major, when: { all: [ { event: fault }, { threshold: { metric: battery_pct, below: 20, clear: 25 } } ] } }'
+      ].join('\n')
+    ).forDevice('smoke_detector', 'u', 'd')
+    const s = newDeviceState('d')
+    const det = (m: IngestMessage) => evaluate(s, mixed, { ...m, kind: 'smoke_detector' } as IngestMessage).map((e) => `${e.type}:${e.rule.id}@${e.point}`)
+    expect(det(ev('low_battery', 'X', 1))).toEqual(['raise:batt@X'])
+    expect(det(ev('fault', 'Y', 2))).toEqual([])
+    expect(det(telemetry({ battery_pct: 10 }, 3)).sort()).toEqual(['raise:batt@', 'raise:both@Y'])
+    // The point's own event ended: its alert clears although the battery is still low (the device's alert stays).
+    expect(det(ev('restore', 'X', 4))).toEqual(['clear:batt@X'])
+    expect(det(telemetry({ battery_pct: 30 }, 5)).sort()).toEqual(['clear:batt@', 'clear:both@Y'])
+  })
+
   it('combines leaves with all', () => {
     const s = newDeviceState('d')
     expect(kinds(evaluate(s, pressureRules, telemetry({ pressure_mpa: 0.1 }, 1)))).toEqual([])

@@ -178,7 +178,7 @@ export class AlertRepository {
       if (!existing || !existing.active) return null
       if (SELF_CLEARING.has(existing.class as AlertClass)) {
         const { rows } = await c.query(
-          `UPDATE alerts SET active = false, cleared_at = $2, status = 'resolved', resolved_at = $2, resolved_by = $3,
+          `UPDATE alerts SET active = false, cleared_at = greatest($2, last_seen), status = 'resolved', resolved_at = greatest($2, last_seen), resolved_by = $3,
                   disposition = 'restored', resolution_comment = 'condition restored'
            WHERE id = $1 RETURNING *`,
           [existing.id, at, SYSTEM]
@@ -186,7 +186,8 @@ export class AlertRepository {
         await this.record(c, existing.id as string, 'cleared', SYSTEM, 'condition restored', existing.status as string, 'resolved', detail)
         return { alert: toAlert(rows[0] as Row), change: 'cleared' }
       }
-      const { rows } = await c.query('UPDATE alerts SET active = false, cleared_at = $2 WHERE id = $1 RETURNING *', [existing.id, at])
+      // A restore evaluated after a timer raised the alert can carry an earlier device time: never clear before it opened.
+      const { rows } = await c.query('UPDATE alerts SET active = false, cleared_at = greatest($2, last_seen) WHERE id = $1 RETURNING *', [existing.id, at])
       await this.record(c, existing.id as string, 'restored', SYSTEM, 'condition restored; awaiting disposition', existing.status as string, existing.status as string, detail)
       return { alert: toAlert(rows[0] as Row), change: 'restored' }
     })

@@ -64,6 +64,7 @@ export class RuleEngine {
   private loop: Promise<void> | null = null
   private testModes = new Map<string, number>()
   private testModeTimer: NodeJS.Timeout | null = null
+  private testModeReads = 0
   readonly stats: EngineStats = { messages: 0, effects: 0, batches: 0, failures: 0, lastError: null }
 
   constructor(private readonly d: RuleEngineDeps) {
@@ -98,10 +99,13 @@ export class RuleEngine {
 
   /** Re-read which devices are in test mode (the API calls this after a change). */
   async refreshTestModes(): Promise<void> {
+    // Reads may overlap (the timer and the API): only the one started last may replace the map, or a read that
+    // began before a change could put the old test modes back after a newer read applied the change.
+    const mine = ++this.testModeReads
     const { rows } = await this.d.pool.query<{ id: string; until: Date }>(
       'SELECT id, test_mode_until AS until FROM devices WHERE test_mode_until > now()'
     )
-    this.testModes = new Map(rows.map((r) => [r.id, r.until.getTime()]))
+    if (mine === this.testModeReads) this.testModes = new Map(rows.map((r) => [r.id, r.until.getTime()]))
   }
 
   /** Work on device state one piece at a time: the log consumer, timers and sweeps share it. */
@@ -380,6 +384,8 @@ export class RuleEngine {
 
   private async checkFalseAlarms(ruleId: string, unitId: string, now = Date.now()): Promise<void> {
     const rule = this.d.rules.forUnit(ruleId, unitId)
+    // A sweep may be asked about a later moment (tests, a catch-up); the alert's own times are never in the future.
+    const at = new Date(Math.min(now, Date.now()))
     if (!rule || rule.when.kind !== 'falseAlarms') return
     const count = await this.d.alerts.repo.countFalseAlarms(unitId, new Date(now - rule.when.withinS * 1000))
     const key = { unitId, deviceId: '', point: '', ruleId }
@@ -391,10 +397,10 @@ export class RuleEngine {
         severity: rule.severity,
         title: rule.title,
         detail: { falseAlarms: count, withinS: rule.when.withinS, ...(rule.titleZh ? { titleZh: rule.titleZh } : {}) },
-        at: new Date(now)
+        at
       })
     } else {
-      await this.d.alerts.clear(key, new Date(now), { falseAlarms: count })
+      await this.d.alerts.clear(key, at, { falseAlarms: count })
     }
   }
 

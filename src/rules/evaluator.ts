@@ -149,21 +149,28 @@ function recompute(state: DeviceState, rule: CompiledRule, point: string, at: nu
   }
 }
 
-function holdsAt(state: DeviceState, rule: CompiledRule, c: Condition, point: string, at: number): boolean {
+/**
+ * Whether a condition holds at a point. Event leaves are per point; threshold, rate and deadman leaves are about the
+ * device. At the device itself ('') every leaf counts. At a panel point, a device leaf counts only as a qualifier
+ * inside `all` (an event AND a low pressure): in `any` it would hold every point's alert open on its own and raise
+ * the same condition again at the device, so there it speaks only for the device.
+ */
+function holdsAt(state: DeviceState, rule: CompiledRule, c: Condition, point: string, at: number, underAll = false): boolean {
   switch (c.kind) {
     case 'all':
-      return c.of.every((x) => holdsAt(state, rule, x, point, at))
+      return c.of.every((x) => holdsAt(state, rule, x, point, at, true))
     case 'any':
-      return c.of.some((x) => holdsAt(state, rule, x, point, at))
+      return c.of.some((x) => holdsAt(state, rule, x, point, at, underAll))
     case 'event':
       return state.leaves.has(leafKey(rule, c, point))
-    case 'rate': {
-      const until = state.leaves.get(leafKey(rule, c, ''))
-      return until !== undefined && until >= at
-    }
-    default:
-      // Threshold and deadman leaves are about the device, whatever the point.
+    default: {
+      if (point !== '' && !underAll) return false
+      if (c.kind === 'rate') {
+        const until = state.leaves.get(leafKey(rule, c, ''))
+        return until !== undefined && until >= at
+      }
       return state.leaves.has(leafKey(rule, c, ''))
+    }
   }
 }
 

@@ -13,7 +13,7 @@ export interface AlertDeps {
   alerts: AlertService
   registry: RegistryRepository
   /** Told after a device's test mode changed, so the rule engine applies it to the next message. */
-  onTestModeChanged?: () => void
+  onTestModeChanged?: () => Promise<void>
 }
 
 /** Who acted, when it is not the token's holder: every caller has the admin token until users and roles exist. */
@@ -174,7 +174,7 @@ export const alertRoutes =
       async (req) => {
         const until = new Date(Date.now() + req.body.minutes * 60_000)
         if (!(await registry.setTestMode(req.params.id, until))) throw notFound('device', req.params.id)
-        onTestModeChanged?.()
+        await onTestModeChanged?.()
         req.log.info({ deviceId: req.params.id, until }, 'device test mode set')
         return { deviceId: req.params.id, testModeUntil: until.toISOString() }
       }
@@ -192,7 +192,7 @@ export const alertRoutes =
       },
       async (req) => {
         if (!(await registry.setTestMode(req.params.id, null))) throw notFound('device', req.params.id)
-        onTestModeChanged?.()
+        await onTestModeChanged?.()
         req.log.info({ deviceId: req.params.id }, 'device test mode cleared')
         return { deviceId: req.params.id, testModeUntil: null }
       }
