@@ -43,13 +43,17 @@ export const TelemetryItem = Type.Object(
 )
 export type TelemetryItem = Static<typeof TelemetryItem>
 
+/** Printable text: no C0 control characters, no DEL. */
+const NO_CONTROL = '^[^\\u0000-\\u001F\\u007F]*$'
+
 export const EventItem = Type.Object(
   {
     ts: Type.Optional(Timestamp),
     seq: Type.Optional(Seq),
     type: Type.Union(EVENT_TYPES.map((t) => Type.Literal(t))),
-    point: Type.Optional(Type.String({ maxLength: 64 })),
-    text: Type.Optional(Type.String({ maxLength: 256 }))
+    // No control characters: PostgreSQL cannot store NUL, and nothing a panel means needs them.
+    point: Type.Optional(Type.String({ maxLength: 64, pattern: NO_CONTROL })),
+    text: Type.Optional(Type.String({ maxLength: 256, pattern: NO_CONTROL }))
   },
   { additionalProperties: false }
 )

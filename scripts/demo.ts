@@ -20,7 +20,7 @@
  */
 import { rmSync } from 'node:fs'
 import path from 'node:path'
-import { Api } from './demo/api.js'
+import { Api, demoCredentials } from './demo/api.js'
 import { children, ROOT, runCommand, signalGroup, stopChild } from './demo/child-processes.js'
 import { cleanState } from './demo/clean-state.js'
 import { startDevices, waitDevices, type DeviceRunner } from './demo/devices.js'
@@ -69,7 +69,8 @@ async function main(): Promise<number> {
     await waitReady(server, stop, 90_000)
     step('', `${green('ready')} in ${((Date.now() - started) / 1000).toFixed(1)} s at ${server.base}`)
 
-    const api = new Api(server.base, token, stop)
+    const credentials = await demoCredentials(server.base, token, stop)
+    const api = new Api(server.base, credentials.apiKey, stop)
     const provisioned = await provision(api)
 
     runner = await startDevices(opts, `mqtt://${server.connectHost}:${ports.mqtt}`, provisioned.simulated, folder)
@@ -79,6 +80,7 @@ async function main(): Promise<number> {
       base: server.base,
       token,
       tokenFromEnv: fromEnv,
+      credentials,
       mqttPort: ports.mqtt,
       host: opts.host,
       folder,
@@ -92,7 +94,7 @@ async function main(): Promise<number> {
     await reportArrived({
       durationS: opts.durationS,
       base: server.base,
-      token,
+      token: credentials.apiKey,
       simulated: provisioned.simulated,
       modbus: modbus !== null,
       folder,

@@ -3,7 +3,7 @@
  * at a chosen total rate for a bounded time, then a JSON summary on stdout (progress goes to stderr).
  *   npx tsx simulators/load-generator.ts --devices 500 --rate 2000 --duration 60 --credentials devices.json
  *   npx tsx simulators/load-generator.ts --devices 500 --rate 2000 --duration 60 \
- *     --api http://127.0.0.1:8080 --token $FIREWATCH_ADMIN_TOKEN --unit unit-1 --save devices.json
+ *     --api http://127.0.0.1:8080 --token $FW_API_KEY --unit unit-1 --save devices.json
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { DEFAULT_URL, intArg, isMain, onSignals } from './lib/cli.js'
@@ -219,7 +219,7 @@ async function loadDevices(o: CliOptions, program: Command): Promise<DeviceCrede
     return all.slice(0, o.devices)
   }
   if (!o.api) return program.error('error: give --credentials <file> or --api <url> with --token and --unit')
-  if (!o.token || !o.unit) return program.error('error: --api needs --token (or FIREWATCH_ADMIN_TOKEN) and --unit')
+  if (!o.token || !o.unit) return program.error('error: --api needs --token (or FW_API_KEY) and --unit')
   const width = String(o.devices).length
   const ids = Array.from({ length: o.devices }, (_, i) => `${o.idPrefix}-${String(i + 1).padStart(width, '0')}`)
   console.error(`provisioning ${o.devices} sprinkler_pressure devices in unit ${o.unit} (${ids[0]} …)`)
@@ -242,7 +242,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--batch <items>', 'telemetry items per message (array payload when above 1)', intArg(1, 500), 1)
     .option('--credentials <file>', 'JSON array of {"id", "secret"} of sprinkler_pressure devices')
     .option('--api <url>', 'Firewatch HTTP API to provision the devices through, e.g. http://127.0.0.1:8080')
-    .addOption(new Option('--token <token>', 'admin bearer token for --api').env('FIREWATCH_ADMIN_TOKEN'))
+    .addOption(new Option('--token <token>', 'bearer token for --api: an API key or access token of an admin (POST /api/v1/api-keys)').env('FW_API_KEY'))
     .option('--unit <unitId>', 'unit the provisioned devices belong to')
     .option('--id-prefix <prefix>', 'id prefix of provisioned devices', `load-${Date.now().toString(36)}`)
     .option('--save <file>', 'save the provisioned credentials here (mode 0600)')

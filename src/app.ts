@@ -30,6 +30,8 @@ import { loadRules, type RuleSet } from './rules/rule-set.js'
 import { Jobs } from './rules/jobs.js'
 import { RuleEngine } from './rules/engine.js'
 import { LogConsumer } from './ingest/log-consumer.js'
+import { AuthService, deriveJwtSecret } from './auth/auth-service.js'
+import { ScopeGuard } from './auth/scope.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
 export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: 'rule-engine' } as const
@@ -46,6 +48,8 @@ export interface App {
   readonly modbus: ModbusPollers
   readonly alerts: AlertService
   readonly risk: RiskService
+  readonly auth: AuthService
+  readonly guard: ScopeGuard
   readonly rules: RuleSet
   readonly engine: RuleEngine
   readonly jobs: Jobs
@@ -119,6 +123,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     alerts,
     jobs,
     prefix: config.redisPrefix,
+    deadLetterStream: `${ingestLog.stream}:rules-dead`,
     log: log.child({ component: 'rules' })
   })
 
@@ -134,8 +139,19 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     reloadMs: config.modbusReloadMs
   })
 
+  const auth = new AuthService(pool, {
+    jwtSecret: config.jwtSecret ? Buffer.from(config.jwtSecret) : deriveJwtSecret(config.adminToken),
+    accessTtlS: config.accessTokenTtlS,
+    refreshTtlS: config.refreshTokenTtlS
+  })
+  const guard = new ScopeGuard(pool)
+
   const api = await buildApi({
     adminToken: config.adminToken,
+    auth,
+    guard,
+    redis,
+    redisPrefix: config.redisPrefix,
     log,
     registry,
     profiles,
@@ -196,6 +212,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     modbus,
     alerts,
     risk,
+    auth,
+    guard,
     rules,
     engine,
     jobs,

@@ -10,6 +10,8 @@ export const ERROR_CODES = {
   FW_ERR_CONFLICT: 'conflicts with an existing record',
   FW_ERR_VALIDATION: 'request failed validation',
   FW_ERR_UNAUTHORIZED: 'missing or wrong credentials',
+  FW_ERR_FORBIDDEN: 'the role does not allow this',
+  FW_ERR_RATE_LIMITED: 'too many attempts; wait and try again',
   FW_ERR_UNAVAILABLE: 'a backing service is unavailable',
   FW_ERR_MODBUS_TIMEOUT: 'a Modbus slave did not answer in time',
   FW_ERR_MODBUS_EXCEPTION: 'a Modbus slave answered with an exception',

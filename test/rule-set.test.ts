@@ -111,7 +111,8 @@ describe('evaluator', () => {
   it('keeps event alerts per point; a restore clears its point, a reset without a point clears all', () => {
     const s = newDeviceState('d')
     expect(kinds(evaluate(s, panelRules, ev('fire', 'p1', 1)))).toEqual(['raise:fire'])
-    expect(kinds(evaluate(s, panelRules, ev('fire', 'p1', 2)))).toEqual([])
+    // The same alarm again: raised again (the open alert ignores it; a resolved one is not swallowed).
+    expect(kinds(evaluate(s, panelRules, ev('fire', 'p1', 2)))).toEqual(['raise:fire'])
     expect(kinds(evaluate(s, panelRules, ev('fire', 'p2', 3)))).toEqual(['raise:fire'])
     expect(kinds(evaluate(s, panelRules, ev('restore', 'p1', 4)))).toEqual(['clear:fire'])
     expect(kinds(evaluate(s, panelRules, ev('fire', 'p|3', 5)))).toEqual(['raise:fire'])

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { ADMIN_TOKEN, REDIS_URL, startTestApp, uniqueNames, waitFor, type TestApp } from './helpers/env.js'
+import { ADMIN_TOKEN, REDIS_URL, apiWithToken, loginAt, startTestApp, uniqueNames, waitFor, type TestApp } from './helpers/env.js'
 import type { Alert, AlertTransition } from '../schemas/alerts.js'
 import { jobId } from '../src/rules/jobs.js'
 
@@ -49,7 +49,7 @@ describe('rule engine', () => {
     await sub.subscribe(t.app.live.channel)
     sub.on('message', (_c, m) => live.push(JSON.parse(m)))
     // An integration subscribed to the MQTT alert topics with the integrator login.
-    const integrator = await mqtt.connectAsync(t.mqttUrl, { clientId: 'integration-1', username: '$integrator', password: ADMIN_TOKEN, reconnectPeriod: 0 })
+    const integrator = await mqtt.connectAsync(t.mqttUrl, { clientId: '$integration-1', username: '$integrator', password: ADMIN_TOKEN, reconnectPeriod: 0 })
     clients.push(integrator)
     const onMqtt: { topic: string; body: { change: string; alert: Alert } }[] = []
     integrator.on('message', (topic, payload) => onMqtt.push({ topic, body: JSON.parse(payload.toString()) }))
@@ -89,7 +89,7 @@ describe('rule engine', () => {
 describe('integrator login', () => {
   it('is refused with a wrong token', async () => {
     await expect(
-      mqtt.connectAsync(t.mqttUrl, { clientId: 'integration-2', username: '$integrator', password: 'not-the-token', reconnectPeriod: 0 })
+      mqtt.connectAsync(t.mqttUrl, { clientId: '$integration-2', username: '$integrator', password: 'not-the-token', reconnectPeriod: 0 })
     ).rejects.toThrow(/Not authorized|Bad username or password/)
   })
 })
@@ -183,13 +183,21 @@ describe('escalation', () => {
 
   it('does not escalate a fire alert acknowledged in time', async () => {
     const dev = await t.provision('alarm_panel')
+    // The operator on duty for the unit's city acknowledges (logged in beforehand: escalation waits 1.5 s only).
+    const { body: unit } = await t.api<{ jurisdictionId: string }>('GET', `/api/v1/units/${dev.unitId}`)
+    const operator = { username: 'operator-7', displayName: 'Operator 7', password: 'operator-7-password', role: 'operator', jurisdictionId: unit.jurisdictionId }
+    expect((await t.api('POST', '/api/v1/users', operator)).status).toBe(201)
+    const base = `http://127.0.0.1:${t.httpPort}`
+    const { accessToken } = await loginAt(base, operator.username, operator.password)
+    const asOperator = apiWithToken(base, () => accessToken)
     const c = await connect(dev)
     await event(c, dev.id, 'fire', '3-01-002')
     const [alert] = await waitFor(async () => {
       const a = await alertsOf(dev.id)
       return a.length ? a : null
     })
-    await t.api('POST', `/api/v1/alerts/${alert!.id}/ack`, {}, { 'x-firewatch-actor': 'operator-7' })
+    // The actor recorded is who is logged in.
+    expect((await asOperator('POST', `/api/v1/alerts/${alert!.id}/ack`, {})).status).toBe(200)
     await sleep(3000)
     const h = await history(alert!.id)
     expect(h.map((x) => x.action)).toEqual(['opened', 'acknowledged'])

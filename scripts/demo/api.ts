@@ -1,6 +1,20 @@
+import { randomBytes } from 'node:crypto'
 import { DemoError, Stopped } from './errors.js'
 
-/** The server's HTTP API as the admin: JSON in and out, an error response turned into a DemoError. */
+/**
+ * Sign in as the demo's administrator: create it with the bootstrap token (FIREWATCH_ADMIN_TOKEN opens nothing else),
+ * log in, and make an API key for the rest of the run (access tokens expire; the key lasts until revoked).
+ */
+export async function demoCredentials(base: string, adminToken: string, stop: AbortSignal): Promise<{ username: string; password: string; apiKey: string }> {
+  const username = 'admin'
+  const password = randomBytes(9).toString('base64url')
+  await new Api(base, adminToken, stop).call('POST', '/api/v1/auth/bootstrap', { username, password, displayName: '演示管理员 Demo administrator' })
+  const session = await new Api(base, '', stop).call<{ accessToken: string }>('POST', '/api/v1/auth/login', { username, password })
+  const created = await new Api(base, session.accessToken, stop).call<{ key: string }>('POST', '/api/v1/api-keys', { name: 'demo', role: 'admin', jurisdictionId: null })
+  return { username, password, apiKey: created.key }
+}
+
+/** The server's HTTP API with a bearer token: JSON in and out, an error response turned into a DemoError. */
 export class Api {
   constructor(
     readonly base: string,

@@ -17,6 +17,7 @@ export function printGuide(p: {
   base: string
   token: string
   tokenFromEnv: boolean
+  credentials: { username: string; password: string; apiKey: string }
   mqttPort: number
   host: string
   folder: RunFolder
@@ -34,10 +35,12 @@ export function printGuide(p: {
       (p.modbus ? ` + ${MODBUS_DEVICES.length} over Modbus` : '')
   )
   console.log(line)
-  console.log(` ${bold('API')}          ${cyan(`${p.base}/api/v1`)}   (bearer token below)`)
+  console.log(` ${bold('API')}          ${cyan(`${p.base}/api/v1`)}   (bearer: the API key below)`)
   console.log(` ${bold('OpenAPI')}      ${cyan(`${p.base}/docs`)}`)
   console.log(` ${bold('health')}       ${p.base}/healthz   ${p.base}/readyz`)
-  console.log(` ${bold('admin token')}  ${p.token}${p.tokenFromEnv ? dim('   (FIREWATCH_ADMIN_TOKEN from the environment)') : ''}`)
+  console.log(` ${bold('log in')}       ${p.credentials.username} / ${p.credentials.password}   ${dim('(POST /api/v1/auth/login; the administrator of the whole city)')}`)
+  console.log(` ${bold('API key')}      ${p.credentials.apiKey}`)
+  console.log(` ${bold('bootstrap')}    ${p.token}${p.tokenFromEnv ? dim('   (FIREWATCH_ADMIN_TOKEN from the environment)') : dim('   (FIREWATCH_ADMIN_TOKEN: only creates the first administrator)')}`)
   console.log(` ${bold('MQTT')}         mqtt://${host}:${p.mqttPort}`)
   if (p.modbus) {
     const mb = p.modbus
@@ -64,7 +67,7 @@ export function printGuide(p: {
   const leak = interesting.find((d) => d.kind === 'sprinkler_pressure')?.id ?? p.simulated[0]!.id
   const fire = interesting.find((d) => INTERESTING[d.id]!.scenario === 'fire')?.id ?? p.simulated[0]!.id
   console.log(`\n ${bold('Try, in another terminal')}`)
-  console.log(`   export FW=${p.base} FW_TOKEN=${p.token}`)
+  console.log(`   export FW=${p.base} FW_TOKEN=${p.credentials.apiKey}`)
   console.log(`   curl -s ${auth} "$FW/api/v1/devices/${leak}/readings?metric=pressure_mpa&limit=5"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/devices/${leak}/readings?every=10s"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/devices/${fire}/events"`)

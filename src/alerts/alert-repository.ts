@@ -57,13 +57,16 @@ export type AlertChange =
 export interface AlertResult {
   alert: Alert
   change: AlertChange | null
+  /** The transition that recorded the change: marked dispatched once every listener heard of it. */
+  transitionId?: string
 }
 
 /** Classes that clear themselves when their condition restores. A fire alert waits for a person. */
 const SELF_CLEARING: ReadonlySet<AlertClass> = new Set(['supervisory', 'trouble', 'isolation', 'test'])
 
 type Row = Record<string, unknown>
-const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null)
+// Rows come with Date objects; rows built by SQL functions (to_jsonb) with ISO strings.
+const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : typeof v === 'string' ? new Date(v).toISOString() : null)
 
 export const toAlert = (r: Row): Alert => ({
   id: String(r.id),
@@ -124,48 +127,32 @@ export class AlertRepository {
       return await this.raiseOnce(input)
     } catch (err) {
       // Two raises of a new key at once: the loser's insert hit the one-open index; now the row exists, so try again.
-      if (err instanceof FirewatchError && err.code === 'FW_ERR_CONFLICT') return this.raiseOnce(input)
+      if ((err as { code?: string }).code === '23505') return this.raiseOnce(input)
       throw err
     }
   }
 
+  /** One round trip: the SQL function alert_raise (migration 006) locks, inserts or counts, and records. */
   private async raiseOnce(input: RaiseInput): Promise<AlertResult> {
-    return this.tx(async (c) => {
-      const existing = await this.lockOpen(c, input)
-      if (!existing) {
-        const { rows } = await c.query(
-          `INSERT INTO alerts (unit_id, device_id, point, rule_id, class, trouble_type, severity, title, detail,
-                               first_seen, last_seen, verification, isolation_expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING *`,
-          [
-            input.unitId,
-            input.deviceId,
-            input.point,
-            input.ruleId,
-            input.class,
-            input.troubleType,
-            input.severity,
-            input.title,
-            JSON.stringify(input.detail),
-            input.at,
-            input.verification ?? null,
-            input.isolationExpiresAt ?? null
-          ]
-        )
-        const alert = rows[0] as Row
-        await this.record(c, alert.id as string, 'opened', SYSTEM, null, null, 'open', input.detail)
-        return { alert: toAlert(alert), change: 'opened' }
-      }
-      if (existing.active) return { alert: toAlert(existing), change: null }
-      const { rows } = await c.query(
-        `UPDATE alerts SET active = true, count = count + 1, last_seen = greatest(last_seen, $2), cleared_at = NULL,
-                detail = detail || $3::jsonb
-         WHERE id = $1 RETURNING *`,
-        [existing.id, input.at, JSON.stringify(input.detail)]
-      )
-      await this.record(c, existing.id as string, 'recurred', SYSTEM, null, existing.status as string, existing.status as string, input.detail)
-      return { alert: toAlert(rows[0] as Row), change: 'recurred' }
-    })
+    const { rows } = await this.pool.query<{ r: { change: AlertChange | null; transitionId: number | null; alert: Row } }>(
+      'SELECT alert_raise($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) AS r',
+      [
+        input.unitId,
+        input.deviceId,
+        input.point,
+        input.ruleId,
+        input.class,
+        input.troubleType,
+        input.severity,
+        input.title,
+        JSON.stringify(input.detail),
+        input.at,
+        input.verification ?? null,
+        input.isolationExpiresAt ?? null
+      ]
+    )
+    const r = rows[0]!.r
+    return { alert: toAlert(r.alert), change: r.change, ...(r.transitionId !== null ? { transitionId: String(r.transitionId) } : {}) }
   }
 
   /**
@@ -183,13 +170,13 @@ export class AlertRepository {
            WHERE id = $1 RETURNING *`,
           [existing.id, at, SYSTEM]
         )
-        await this.record(c, existing.id as string, 'cleared', SYSTEM, 'condition restored', existing.status as string, 'resolved', detail)
-        return { alert: toAlert(rows[0] as Row), change: 'cleared' }
+        const transitionId = await this.record(c, existing.id as string, 'cleared', SYSTEM, 'condition restored', existing.status as string, 'resolved', detail)
+        return { alert: toAlert(rows[0] as Row), change: 'cleared', transitionId }
       }
       // A restore evaluated after a timer raised the alert can carry an earlier device time: never clear before it opened.
       const { rows } = await c.query('UPDATE alerts SET active = false, cleared_at = greatest($2, last_seen) WHERE id = $1 RETURNING *', [existing.id, at])
-      await this.record(c, existing.id as string, 'restored', SYSTEM, 'condition restored; awaiting disposition', existing.status as string, existing.status as string, detail)
-      return { alert: toAlert(rows[0] as Row), change: 'restored' }
+      const transitionId = await this.record(c, existing.id as string, 'restored', SYSTEM, 'condition restored; awaiting disposition', existing.status as string, existing.status as string, detail)
+      return { alert: toAlert(rows[0] as Row), change: 'restored', transitionId }
     })
   }
 
@@ -202,8 +189,8 @@ export class AlertRepository {
         `UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2 WHERE id = $1 RETURNING *`,
         [id, actor]
       )
-      await this.record(c, id, 'acknowledged', actor, comment, 'open', 'acknowledged')
-      return { alert: toAlert(rows[0] as Row), change: 'acknowledged' }
+      const transitionId = await this.record(c, id, 'acknowledged', actor, comment, 'open', 'acknowledged')
+      return { alert: toAlert(rows[0] as Row), change: 'acknowledged', transitionId }
     })
   }
 
@@ -221,9 +208,9 @@ export class AlertRepository {
          WHERE id = $1 RETURNING *`,
         [id, actor]
       )
-      if (a.status === 'open') await this.record(c, id, 'acknowledged', actor, null, 'open', 'acknowledged')
-      await this.record(c, id, 'confirmed', actor, comment, 'acknowledged', 'acknowledged')
-      return { alert: toAlert(rows[0] as Row), change: 'confirmed' }
+      if (a.status === 'open') await this.record(c, id, 'acknowledged', actor, null, 'open', 'acknowledged', {}, false)
+      const transitionId = await this.record(c, id, 'confirmed', actor, comment, 'acknowledged', 'acknowledged')
+      return { alert: toAlert(rows[0] as Row), change: 'confirmed', transitionId }
     })
   }
 
@@ -232,7 +219,7 @@ export class AlertRepository {
     return this.tx(async (c) => {
       const a = await this.lockById(c, id)
       if (a.status === 'resolved') throw conflict(`alert ${id} is already resolved`)
-      if (a.status === 'open') await this.record(c, id, 'acknowledged', actor, null, 'open', 'acknowledged')
+      if (a.status === 'open') await this.record(c, id, 'acknowledged', actor, null, 'open', 'acknowledged', {}, false)
       const { rows } = await c.query(
         `UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = $2, disposition = $3,
                 resolution_comment = $4, acknowledged_at = coalesce(acknowledged_at, now()),
@@ -240,8 +227,8 @@ export class AlertRepository {
          WHERE id = $1 RETURNING *`,
         [id, actor, disposition, comment]
       )
-      await this.record(c, id, 'resolved', actor, comment, 'acknowledged', 'resolved', { disposition })
-      return { alert: toAlert(rows[0] as Row), change: 'resolved' }
+      const transitionId = await this.record(c, id, 'resolved', actor, comment, 'acknowledged', 'resolved', { disposition })
+      return { alert: toAlert(rows[0] as Row), change: 'resolved', transitionId }
     })
   }
 
@@ -254,8 +241,8 @@ export class AlertRepository {
       if (!a || a.status !== 'open' || (a.escalation_level as number) >= level) return null
       const { rows } = await c.query('UPDATE alerts SET escalation_level = $2, escalated_at = now() WHERE id = $1 RETURNING *', [id, level])
       const action = level === 1 ? 'escalated' : 'reminded'
-      await this.record(c, id, action, SYSTEM, `not acknowledged; escalation level ${level}`, 'open', 'open', { level })
-      return { alert: toAlert(rows[0] as Row), change: action }
+      const transitionId = await this.record(c, id, action, SYSTEM, `not acknowledged; escalation level ${level}`, 'open', 'open', { level })
+      return { alert: toAlert(rows[0] as Row), change: action, transitionId }
     })
   }
 
@@ -271,8 +258,8 @@ export class AlertRepository {
          WHERE id = $1 RETURNING *`,
         [id, title, JSON.stringify(detail)]
       )
-      await this.record(c, id, 'upgraded', SYSTEM, title, a.status as string, a.status as string, detail)
-      return { alert: toAlert(rows[0] as Row), change: 'upgraded' }
+      const transitionId = await this.record(c, id, 'upgraded', SYSTEM, title, a.status as string, a.status as string, detail)
+      return { alert: toAlert(rows[0] as Row), change: 'upgraded', transitionId }
     })
   }
 
@@ -286,8 +273,8 @@ export class AlertRepository {
         'UPDATE alerts SET isolation_owner = $2, isolation_expires_at = $3 WHERE id = $1 RETURNING *',
         [id, owner, expiresAt]
       )
-      await this.record(c, id, 'isolation_set', actor, comment, a.status as string, a.status as string, { owner, expiresAt: expiresAt.toISOString() })
-      return { alert: toAlert(rows[0] as Row), change: 'isolation_set' }
+      const transitionId = await this.record(c, id, 'isolation_set', actor, comment, a.status as string, a.status as string, { owner, expiresAt: expiresAt.toISOString() })
+      return { alert: toAlert(rows[0] as Row), change: 'isolation_set', transitionId }
     })
   }
 
@@ -311,7 +298,8 @@ export class AlertRepository {
     return rows.map((r) => toTransition(r as Row))
   }
 
-  async list(q: Partial<AlertsQuery>): Promise<{ items: Alert[]; total: number }> {
+  /** `scope`: only alerts of units in that jurisdiction subtree (a caller's scope); null: every alert. */
+  async list(q: Partial<AlertsQuery>, scope: string | null = null): Promise<{ items: Alert[]; total: number }> {
     const where: string[] = []
     const args: unknown[] = []
     const add = (sql: string, v: unknown) => {
@@ -327,6 +315,7 @@ export class AlertRepository {
     if (q.ruleId) add('rule_id = ?', q.ruleId)
     if (q.from) add('last_seen >= ?', q.from)
     if (q.to) add('first_seen < ?', q.to)
+    if (scope !== null) add('unit_id IN (SELECT u.id FROM units u JOIN jurisdictions j ON j.id = u.jurisdiction_id WHERE ? = ANY (j.ancestors))', scope)
     const filter = where.length ? `WHERE ${where.join(' AND ')}` : ''
     const { rows: count } = await this.pool.query(`SELECT count(*)::int AS n FROM alerts ${filter}`, args)
     const { rows } = await this.pool.query(
@@ -405,13 +394,32 @@ export class AlertRepository {
     comment: string | null,
     from: string | null,
     to: string,
-    data: Record<string, unknown> = {}
-  ): Promise<void> {
-    await c.query(
-      `INSERT INTO alert_transitions (alert_id, action, actor, comment, from_status, to_status, data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [alertId, action, actor, comment, from, to, JSON.stringify(data)]
+    data: Record<string, unknown> = {},
+    /** False for a step recorded on the way to another (the acknowledgement a resolve implies): nothing to dispatch. */
+    dispatch = true
+  ): Promise<string> {
+    const { rows } = await c.query(
+      `INSERT INTO alert_transitions (alert_id, action, actor, comment, from_status, to_status, data, dispatched_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 THEN NULL ELSE now() END) RETURNING id`,
+      [alertId, action, actor, comment, from, to, JSON.stringify(data), dispatch]
     )
+    return String((rows[0] as Row).id)
+  }
+
+  /** The change a transition recorded was dispatched to every listener. */
+  async markDispatched(transitionId: string): Promise<void> {
+    await this.pool.query('UPDATE alert_transitions SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL', [transitionId])
+  }
+
+  /** Changes committed but not dispatched (a crash or an error after the commit), oldest first. */
+  async undispatched(olderThanMs: number, limit = 100): Promise<{ transitionId: string; change: AlertChange; alert: Alert }[]> {
+    const { rows } = await this.pool.query(
+      `SELECT t.id AS transition_id, t.action, a.* FROM alert_transitions t JOIN alerts a ON a.id = t.alert_id
+       WHERE t.dispatched_at IS NULL AND t.at < now() - make_interval(secs => $1::double precision / 1000)
+       ORDER BY t.id LIMIT $2`,
+      [olderThanMs, limit]
+    )
+    return rows.map((r) => ({ transitionId: String((r as Row).transition_id), change: (r as Row).action as AlertChange, alert: toAlert(r as Row) }))
   }
 
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {

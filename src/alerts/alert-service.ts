@@ -62,8 +62,9 @@ export class AlertService {
     return this.repo.transitions(id)
   }
 
-  list(q: Partial<AlertsQuery>): Promise<{ items: Alert[]; total: number }> {
-    return this.repo.list(q)
+  /** `scope`: only alerts of units in that jurisdiction subtree; null (the default): every alert. */
+  list(q: Partial<AlertsQuery>, scope: string | null = null): Promise<{ items: Alert[]; total: number }> {
+    return this.repo.list(q, scope)
   }
 
   private async emitMaybe(pending: Promise<AlertResult | null>): Promise<AlertResult | null> {
@@ -78,14 +79,32 @@ export class AlertService {
     return result
   }
 
+  /**
+   * Tell every listener; when all of them succeeded the change is marked dispatched. A change left undispatched (a
+   * listener failed, or the process died after the commit) is dispatched again by {@link redispatch}: listeners are
+   * idempotent (job ids, upserts) or at-least-once by nature (a live message may come twice, never not at all).
+   */
   private async notify(result: AlertResult): Promise<void> {
     if (!result.change) return
+    let ok = true
     for (const { name, fn } of this.listeners) {
       try {
         await fn(result.alert, result.change)
       } catch (err) {
-        this.log.error({ err, listener: name, alertId: result.alert.id, change: result.change }, 'alert listener failed')
+        ok = false
+        this.log.error({ err, listener: name, alertId: result.alert.id, change: result.change }, 'alert listener failed; the change will be dispatched again')
       }
     }
+    if (ok && result.transitionId) {
+      await this.repo.markDispatched(result.transitionId).catch((err: unknown) => this.log.warn({ err }, 'dispatch not recorded; the change may be dispatched twice'))
+    }
+  }
+
+  /** Dispatch changes committed more than `olderThanMs` ago and never dispatched. Returns how many. */
+  async redispatch(olderThanMs = 10_000): Promise<number> {
+    const pending = await this.repo.undispatched(olderThanMs)
+    for (const p of pending) await this.notify({ alert: p.alert, change: p.change, transitionId: p.transitionId })
+    if (pending.length > 0) this.log.warn({ changes: pending.length }, 'alert changes dispatched again after a failure')
+    return pending.length
   }
 }

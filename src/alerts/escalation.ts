@@ -14,7 +14,7 @@ import type { AlertService } from './alert-service.js'
 export interface EscalationOptions {
   afterMs: number
   remindMs: number
-  /** Reminders stop after this many levels (a stuck alert should not remind forever). @defaultValue 100 */
+  /** Reminders stop after this many levels (with the default minute, 100 minutes of reminders). @defaultValue 100 */
   maxLevel?: number
 }
 
@@ -49,11 +49,16 @@ export class Escalation {
     return level === 1 ? this.opts.afterMs : this.opts.remindMs
   }
 
+  /**
+   * The next step is scheduled before this one is recorded (its id makes that idempotent): if the process dies
+   * between the two, or this job is retried, the chain goes on. The next step's handler re-checks the alert.
+   */
   private async fire(alertId: string, level: number): Promise<void> {
-    const result = await this.alerts.escalate(alertId, level)
-    if (!result) return
+    const alert = await this.alerts.get(alertId)
+    if (!alert || alert.status !== 'open') return
     if (level < (this.opts.maxLevel ?? 100)) {
       await this.jobs.schedule('timers', 'escalate', escId(alertId, level + 1), this.delay(level + 1), { alertId, level: level + 1 })
     }
+    await this.alerts.escalate(alertId, level)
   }
 }

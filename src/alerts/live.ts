@@ -22,6 +22,14 @@ export type MqttPublish = ((topic: string, payload: string) => Promise<void>) | 
 
 export const alertsTopic = (unitId: string) => `v1/alerts/${unitId}`
 
+// KEYS: the live stream; ARGV: the message (a JSON object), the channel, how many entries the stream keeps.
+const PUBLISH = `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
+local withId = string.sub(ARGV[1], 1, -2) .. ',"eventId":"' .. id .. '"}'
+redis.call('PUBLISH', ARGV[2], withId)
+return withId
+`
+
 export class LivePublisher {
   /** How many changes the stream keeps for clients that reconnect. */
   static readonly KEEP = 100_000
@@ -43,13 +51,13 @@ export class LivePublisher {
 
   async publish(alert: Alert, change: AlertChange): Promise<void> {
     const message: LiveMessage = { type: 'alert', change, at: new Date().toISOString(), alert }
-    const body = JSON.stringify(message)
-    const eventId = (await this.redis.xadd(this.stream, 'MAXLEN', '~', LivePublisher.KEEP, '*', 'm', body)) as string
-    const withId = JSON.stringify({ ...message, eventId })
-    await this.redis.publish(this.channel, withId)
+    // One round trip: the stream entry, then the same message with its entry id on the channel.
+    const withId = (await this.redis.eval(PUBLISH, 1, this.stream, JSON.stringify(message), this.channel, LivePublisher.KEEP)) as string
     const mqtt = this.mqtt()
     if (mqtt) {
-      await mqtt(alertsTopic(alert.unitId), withId).catch((err: Error) => this.log.warn({ err, alertId: alert.id }, 'alert not published on MQTT'))
+      // Not awaited: aedes calls back only once every subscriber's socket drained, and one slow integrator must not
+      // hold up the alert path (the rule engine, an operator's acknowledgement) for its drain timeout.
+      mqtt(alertsTopic(alert.unitId), withId).catch((err: Error) => this.log.warn({ err, alertId: alert.id }, 'alert not published on MQTT'))
     }
     this.published++
   }

@@ -55,12 +55,23 @@ if not slot then
 end
 return tonumber(slot) + interval
 `
-// Take every pending change of the unit, and reserve the next slot from now.
-const TAKE = `
+// Take every pending change of the unit and write the digest, in one step: a crash can lose neither. Reserve the next
+// slot from now. KEYS: pending list, slot, outbox stream; ARGV: unit id, now, interval, channel.
+const SEND = `
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
+if #items == 0 then return false end
+local byClass = {}
+for _, raw in ipairs(items) do
+  local c = cjson.decode(raw)['class']
+  byClass[c] = (byClass[c] or 0) + 1
+end
+local body = '{"unitId":' .. cjson.encode(ARGV[1]) .. ',"items":[' .. table.concat(items, ',') .. '],"byClass":' ..
+  cjson.encode(byClass) .. ',"sentAt":' .. cjson.encode(ARGV[5]) .. '}'
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'm', body)
 redis.call('DEL', KEYS[1])
-if #items > 0 then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
-return items
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], body)
+return body
 `
 
 export class Notifier {
@@ -108,21 +119,22 @@ export class Notifier {
   }
 
   private async send(unitId: string): Promise<void> {
-    const raw = (await this.redis.eval(TAKE, 2, this.pendingKey(unitId), this.slotKey(unitId), Date.now(), this.opts.intervalMs)) as string[]
-    if (raw.length === 0) return
-    const items = raw.map((r) => JSON.parse(r) as NotificationItem)
-    const byClass: Record<string, number> = {}
-    for (const i of items) byClass[i.class] = (byClass[i.class] ?? 0) + 1
-    const n: Notification = { unitId, items, byClass, sentAt: new Date().toISOString() }
-    const body = JSON.stringify(n)
-    try {
-      await this.redis.multi().xadd(this.stream, 'MAXLEN', '~', 100_000, '*', 'm', body).publish(`${this.opts.prefix}live:notifications`, body).exec()
-    } catch (err) {
-      // Put them back for the job's retry: a digest is never dropped.
-      await this.redis.lpush(this.pendingKey(unitId), ...raw.reverse()).catch(() => undefined)
-      throw err
-    }
+    const now = Date.now()
+    const body = (await this.redis.eval(
+      SEND,
+      3,
+      this.pendingKey(unitId),
+      this.slotKey(unitId),
+      this.stream,
+      unitId,
+      now,
+      this.opts.intervalMs,
+      `${this.opts.prefix}live:notifications`,
+      new Date(now).toISOString()
+    )) as string | null
+    if (!body) return
+    const n = JSON.parse(body) as Notification
     this.sent++
-    this.log.info({ unitId, alerts: items.length, byClass }, 'notification sent')
+    this.log.info({ unitId, alerts: n.items.length, byClass: n.byClass }, 'notification sent')
   }
 }

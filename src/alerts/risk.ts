@@ -72,7 +72,24 @@ export class RiskService {
   /** Units being recomputed by {@link schedule}, and whether another change came in meanwhile. */
   private readonly running = new Map<string, { done: Promise<void>; again: boolean }>()
 
+  private active = 0
+  private readonly waiting: (() => void)[] = []
+
   constructor(readonly deps: RiskDeps) {}
+
+  private async slot(): Promise<void> {
+    if (this.active < 3) {
+      this.active++
+      return
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve))
+  }
+
+  private release(): void {
+    const next = this.waiting.shift()
+    if (next) next()
+    else this.active--
+  }
 
   /**
    * An alert listener (`alerts.on('risk', risk.onAlertChange)`): recomputes the unit's score in the background,
@@ -97,7 +114,14 @@ export class RiskService {
       try {
         while (entry.again) {
           entry.again = false
-          await this.recompute(unitId).catch((err) => this.deps.log.warn({ err, unitId }, 'unit risk recompute failed'))
+          // At most a few units at once: an alarm storm across a district must not take every database connection
+          // the rule engine needs.
+          await this.slot()
+          try {
+            await this.recompute(unitId).catch((err) => this.deps.log.warn({ err, unitId }, 'unit risk recompute failed'))
+          } finally {
+            this.release()
+          }
         }
       } finally {
         this.running.delete(unitId)

@@ -14,14 +14,38 @@ import { telemetryRoutes, type TelemetryDeps } from './routes/telemetry.js'
 import { healthRoutes, type HealthDeps } from './routes/health.js'
 import { metricsRoutes, type MetricsDeps } from './routes/metrics.js'
 import { alertRoutes, type AlertDeps } from './routes/alerts.js'
+import { authRoutes, type AuthDeps } from './routes/auth.js'
+import { can, type Action, type Principal } from '../auth/principal.js'
 import { riskRoutes, type RiskDeps } from './routes/risk.js'
+import type { ScopedKind } from '../auth/scope.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps {
   adminToken: string
   log: Logger
 }
 
 export type Api = FastifyInstance
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `none`: no credentials (login, refresh); `bootstrap`: FIREWATCH_ADMIN_TOKEN only. Default: a user or API key. */
+    auth?: 'none' | 'bootstrap'
+    /** What the route does, checked against the caller's role. @defaultValue 'read' */
+    action?: Action
+    /**
+     * The kind of record the route's `:id` path parameter names. A record outside the caller's jurisdiction subtree
+     * answers the 404 of a missing one, and that is checked before the role: a caller whose role could not do this
+     * to the record still gets 404 for one outside its scope, so a 403 never confirms that something exists.
+     */
+    scope?: ScopedKind
+  }
+  interface FastifyRequest {
+    /** Who is calling (set by the /api/v1 hook on every route that needs credentials). */
+    principal: Principal
+  }
+}
+
+const BOOTSTRAP: Principal = { kind: 'bootstrap', id: 'bootstrap', name: 'bootstrap', role: 'admin', scope: null }
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
@@ -74,19 +98,36 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
 
   await app.register(healthRoutes(deps))
   await app.register(metricsRoutes(deps))
-  // Every /api/v1 route is behind the token: the hook belongs to the plugin holding the routes, so it guards them
+  // Every /api/v1 route is behind credentials: the hook belongs to the plugin holding the routes, so it guards them
   // whatever spelling of the URL reached them (a check on req.url could be dodged with /%61pi/…).
   const expected = digest(deps.adminToken)
   await app.register(
     async (v1) => {
+      v1.decorateRequest('principal', null as unknown as Principal)
       v1.addHook('onRequest', async (req) => {
+        const config = req.routeOptions.config
+        if (config.auth === 'none') return
         const header = req.headers.authorization ?? ''
-        const token = header.startsWith('Bearer ') ? header.slice(7) : ''
-        // Compare digests: constant time whatever the lengths.
-        if (!token || !timingSafeEqual(digest(token), expected)) {
-          throw new FirewatchError('FW_ERR_UNAUTHORIZED', 'a valid bearer token is required', { statusCode: 401 })
+        const token = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
+        if (!token) throw new FirewatchError('FW_ERR_UNAUTHORIZED', 'a bearer token is required (log in at /api/v1/auth/login)', { statusCode: 401 })
+        if (config.auth === 'bootstrap') {
+          // Compare digests: constant time whatever the lengths.
+          if (!timingSafeEqual(digest(token), expected)) {
+            throw new FirewatchError('FW_ERR_UNAUTHORIZED', 'this route takes FIREWATCH_ADMIN_TOKEN', { statusCode: 401 })
+          }
+          req.principal = BOOTSTRAP
+          return
+        }
+        req.principal = await deps.auth.principal(token)
+        // Scope first (404, as if missing), then role (403): see `config.scope`.
+        if (config.scope) await deps.guard.require(config.scope, req.principal, (req.params as { id?: string }).id ?? '')
+        const action = config.action ?? 'read'
+        if (!can(req.principal, action)) {
+          req.log.info({ principal: req.principal.name, role: req.principal.role, action }, 'refused by role')
+          throw new FirewatchError('FW_ERR_FORBIDDEN', `a ${req.principal.role} may not ${action.replace('.', ' ')}`, { statusCode: 403 })
         }
       })
+      await v1.register(authRoutes(deps))
       await v1.register(registryRoutes(deps))
       await v1.register(telemetryRoutes(deps))
       await v1.register(alertRoutes(deps))

@@ -65,8 +65,9 @@ export interface Broker {
   close(): Promise<void>
 }
 
-function authError(code: 3 | 4): AuthenticateError {
-  return Object.assign(new Error(code === 4 ? 'bad username or password' : 'server unavailable'), { returnCode: code })
+function authError(code: 2 | 3 | 4): AuthenticateError {
+  const message = code === 4 ? 'bad username or password' : code === 2 ? 'identifier rejected' : 'server unavailable'
+  return Object.assign(new Error(message), { returnCode: code })
 }
 
 /** `v1/alerts/{unitId}`, `v1/alerts/+` or `v1/alerts/#`: the alert topics and nothing else. */
@@ -93,6 +94,16 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
         if (!ok) {
           rejections.record('bad_credentials', id, 'integrator login with a wrong token')
           return done(authError(4), false)
+        }
+        // A client id that is not a device id ('$' cannot start one), so an integration never displaces a device.
+        if (!id.startsWith('$')) {
+          rejections.record('bad_credentials', id, 'integrator client id must start with $')
+          return done(authError(2), false) // 2: identifier rejected
+        }
+        // A persistent session would make the broker queue every alert in memory while the integration is away.
+        if (!client.clean) {
+          rejections.record('bad_credentials', id, 'integrators connect with a clean session')
+          return done(authError(2), false)
         }
         client.integrator = true
         return done(null, true)

@@ -53,6 +53,12 @@ export interface Config {
   notifyIntervalMs: number
   /** How often devices are checked for silence, isolations for expiry, units for false alarms. @defaultValue 60000 */
   sweepIntervalMs: number
+  /** Key of the access tokens (JWT HS256). @defaultValue derived from FIREWATCH_ADMIN_TOKEN */
+  jwtSecret: string | null
+  /** Lifetime of an access token, seconds. @defaultValue 900 */
+  accessTokenTtlS: number
+  /** Lifetime of a refresh token, seconds. @defaultValue 604800 (7 days) */
+  refreshTokenTtlS: number
 }
 
 /** The installation root (where package.json, devices/ and the migrations live), from src/ or dist/src/. */
@@ -83,6 +89,14 @@ function ms(env: Env, name: string, fallback: number, min: number, max: number):
   return n
 }
 
+function seconds(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw) || n < min || n > max) bad(name, raw, `seconds ${min}-${max}`)
+  return n
+}
+
 function flag(env: Env, name: string, fallback: boolean): boolean {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
@@ -108,6 +122,14 @@ function url(env: Env, name: string, fallback: string, protocols: string[]): str
     return bad(name, raw, `a URL (${protocols.join(' or ')})`)
   }
   if (!protocols.includes(parsed.protocol)) bad(name, raw, `a URL (${protocols.join(' or ')})`)
+  return raw
+}
+
+function secret(env: Env, name: string): string | null {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return null
+  // 32 characters of a random string carry well over the 128 bits an HMAC key needs.
+  if (raw.length < 32) bad(name, '***', 'at least 32 characters')
   return raw
 }
 
@@ -169,7 +191,10 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     escalateAfterMs: ms(env, 'ESCALATE_AFTER_MS', 60_000, 100, 86_400_000),
     escalateRemindMs: ms(env, 'ESCALATE_REMIND_MS', 60_000, 100, 86_400_000),
     notifyIntervalMs: ms(env, 'NOTIFY_INTERVAL_MS', 10_000, 100, 3_600_000),
-    sweepIntervalMs: ms(env, 'SWEEP_INTERVAL_MS', 60_000, 100, 3_600_000)
+    sweepIntervalMs: ms(env, 'SWEEP_INTERVAL_MS', 60_000, 100, 3_600_000),
+    jwtSecret: secret(env, 'JWT_SECRET'),
+    accessTokenTtlS: seconds(env, 'ACCESS_TOKEN_TTL_S', 900, 10, 86_400),
+    refreshTokenTtlS: seconds(env, 'REFRESH_TOKEN_TTL_S', 604_800, 60, 90 * 86_400)
   }
   return Object.freeze(config)
 }

@@ -24,10 +24,13 @@ type StreamReply = [string, [string, string[] | null][]][] | null
 
 export class LogConsumer {
   private pendingFirst = true
+  /** Where the next read of this consumer's pending entries starts: each read goes on past the last one returned. */
+  private pendingCursor = '0'
   private lastClaim = 0
   /** Where the next XAUTOCLAIM scan of the group's pending list starts: a dead consumer's backlog is taken in turns. */
   private claimCursor = '0-0'
   readonly group: string
+  readonly stream: string
 
   constructor(
     /** A connection of its own: blocking reads hold it. */
@@ -35,6 +38,7 @@ export class LogConsumer {
     private readonly opts: LogConsumerOptions
   ) {
     this.group = opts.group
+    this.stream = opts.stream
   }
 
   async ensureGroup(): Promise<void> {
@@ -67,6 +71,7 @@ export class LogConsumer {
       this.claimCursor = claimed[0]
       if (claimed[1].length > 0) {
         this.pendingFirst = true
+        this.pendingCursor = '0'
         // More may wait behind this page: scan on at the next call instead of half a claim period later.
         if (this.claimCursor !== '0-0') this.lastClaim = 0
       }
@@ -81,11 +86,15 @@ export class LogConsumer {
           count,
           'STREAMS',
           this.opts.stream,
-          '0'
+          this.pendingCursor
         )) as StreamReply
       )
-      if (pending.length > 0) return pending
+      if (pending.length > 0) {
+        this.pendingCursor = pending[pending.length - 1]!.id
+        return pending
+      }
       this.pendingFirst = false
+      this.pendingCursor = '0'
     }
     return parse(
       (await this.redis.xreadgroup(
@@ -110,6 +119,7 @@ export class LogConsumer {
   /** Read the pending entries again on the next call (after a failed write). */
   retryPending(): void {
     this.pendingFirst = true
+    this.pendingCursor = '0'
   }
 }
 

@@ -15,7 +15,6 @@ import type { Pool } from '../store/postgres.js'
 import type { Logger } from '../logger.js'
 import type { LogConsumer } from '../ingest/log-consumer.js'
 import type { LogEntry } from '../ingest/ingest-log.js'
-import type { IngestMessage } from '../ingest/types.js'
 import type { ProfileMap } from '../ingest/profiles.js'
 import type { AlertService } from '../alerts/alert-service.js'
 import type { RaiseInput } from '../alerts/alert-repository.js'
@@ -37,6 +36,12 @@ export interface RuleEngineDeps {
   log: Logger
   /** How often device test modes are re-read from PostgreSQL (the API also tells us at once). @defaultValue 5000 */
   testModeRefreshMs?: number
+  /** Device states kept in memory (least recently used go; Redis has them). @defaultValue 100000 */
+  cacheSize?: number
+  /** How often undispatched alert changes are looked for. @defaultValue 5000 */
+  redispatchEveryMs?: number
+  /** Where entries that cannot be evaluated go (the stream of the log + ':rules-dead'). */
+  deadLetterStream: string
 }
 
 export interface EngineStats {
@@ -44,7 +49,31 @@ export interface EngineStats {
   effects: number
   batches: number
   failures: number
+  /** Entries skipped because the saved state already contained them (a batch evaluated again). */
+  replaysSkipped: number
+  deadLettered: number
   lastError: string | null
+}
+
+/** Entries read and not yet done, at most: beyond it the reader waits (memory stays bounded under any backlog). */
+const MAX_IN_FLIGHT = 20_000
+
+/**
+ * Failures that will happen again however often the entry is retried: PostgreSQL refusing the data itself (SQLSTATE
+ * classes 22 data exception, 23 integrity, 42 syntax or access), or a programming error on this input. Anything
+ * else (a connection lost, a timeout) is an outage, retried for as long as it lasts.
+ */
+function isPoison(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code
+  if (typeof code === 'string' && /^(22|23|42)[0-9A-Z]{3}$/.test(code)) return true
+  return err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError
+}
+
+/** Stream ids compare as (ms, seq). */
+function idAfter(a: string, b: string): boolean {
+  const [am, as] = a.split('-').map(Number) as [number, number]
+  const [bm, bs] = b.split('-').map(Number) as [number, number]
+  return am > bm || (am === bm && as > bs)
 }
 
 interface DeviceContext {
@@ -59,21 +88,35 @@ const SINGLE_SOURCE = 'Fire alarm - single source, awaiting verification'
 
 export class RuleEngine {
   private readonly cache = new Map<string, DeviceState>()
-  private tail: Promise<unknown> = Promise.resolve()
+  /** Per-device work queues (see onDevice). */
+  private readonly queues = new Map<string, { tail: Promise<unknown>; size: number }>()
+  /** Entries handed to a device queue and not yet done. */
+  private readonly inFlight = new Set<string>()
+  private resume: (() => void) | null = null
+  private toAck: string[] = []
+  private ackTimer: NodeJS.Timeout | null = null
+  private readonly heard = new Map<string, number>()
+  /** Per unit: the correlation signals of the window (rule|device|point, when). */
+  private readonly corr = new Map<string, { member: string; ts: number }[]>()
+  /** Per unit: open single-source fire alerts a confirming signal would upgrade. */
+  private readonly singles = new Map<string, Map<string, { member: string; firstSeen: number }>>()
   private running = false
   private loop: Promise<void> | null = null
   private testModes = new Map<string, number>()
   private testModeTimer: NodeJS.Timeout | null = null
   private testModeReads = 0
-  readonly stats: EngineStats = { messages: 0, effects: 0, batches: 0, failures: 0, lastError: null }
+  private redispatchTimer: NodeJS.Timeout | null = null
+  private redispatching = false
+  readonly stats: EngineStats = { messages: 0, effects: 0, batches: 0, failures: 0, replaysSkipped: 0, deadLettered: 0, lastError: null }
 
   constructor(private readonly d: RuleEngineDeps) {
     d.jobs.handle('timers', 'duration', (data) => this.onDuration(data))
     d.jobs.handle('timers', 'sweep', () => this.sweep())
-    d.jobs.handle('timers', 'isolation-expiry', (data) => this.exclusive(() => this.checkIsolation(String(data.alertId))))
+    d.jobs.handle('timers', 'isolation-expiry', (data) => this.checkIsolation(String(data.alertId)))
     d.alerts.on('rule-engine', (alert, change) => this.onAlertChange(alert, change))
   }
 
+  /** When each device was last heard (a sorted set scored by time: the silence sweep reads only the quiet ones). */
   private get heardKey() {
     return `${this.d.prefix}rules:heard`
   }
@@ -84,17 +127,38 @@ export class RuleEngine {
   async start(): Promise<void> {
     await this.d.consumer.ensureGroup()
     await this.refreshTestModes()
+    // Single-source fire alerts still within a correlation window, so a confirmation after a restart still upgrades.
+    const corr = this.d.rules.correlation
+    if (corr) {
+      const { items } = await this.d.alerts.list({ status: 'unresolved', class: 'fire', from: new Date(Date.now() - corr.windowS * 1000).toISOString(), limit: 1000 })
+      for (const a of items) if (a.verification === 'single_source') this.trackSingle(a)
+    }
     this.testModeTimer = setInterval(() => void this.refreshTestModes().catch(() => undefined), this.d.testModeRefreshMs ?? 5000)
     this.testModeTimer.unref()
     this.running = true
     this.loop = this.run()
+    // Alert changes whose side effects did not all happen (a crash after the commit, Redis away) are sent again.
+    this.redispatchTimer = setInterval(() => {
+      if (this.redispatching) return
+      this.redispatching = true
+      this.d.alerts
+        .redispatch()
+        .catch((err: unknown) => this.d.log.warn({ err }, 'redispatch of alert changes failed'))
+        .finally(() => (this.redispatching = false))
+    }, this.d.redispatchEveryMs ?? 5000)
+    this.redispatchTimer.unref()
   }
 
   async stop(): Promise<void> {
     this.running = false
     if (this.testModeTimer) clearInterval(this.testModeTimer)
+    if (this.redispatchTimer) clearInterval(this.redispatchTimer)
+    this.resume?.()
     await this.loop
-    await this.tail.catch(() => undefined)
+    // Let every device finish what it has; what it cannot finish stays pending for the next start.
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()].map((q) => q.tail))
+    if (this.ackTimer) clearTimeout(this.ackTimer)
+    await this.flush()
   }
 
   /** Re-read which devices are in test mode (the API calls this after a change). */
@@ -108,30 +172,62 @@ export class RuleEngine {
     if (mine === this.testModeReads) this.testModes = new Map(rows.map((r) => [r.id, r.until.getTime()]))
   }
 
-  /** Work on device state one piece at a time: the log consumer, timers and sweeps share it. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn)
-    this.tail = next.catch(() => undefined)
+  /**
+   * Run work on one device's state after everything queued for that device before it. Devices never wait for each
+   * other: a fire alarm of one panel is evaluated while another device's alarm storm is still being written.
+   */
+  private onDevice<T>(deviceId: string, fn: () => Promise<T>): Promise<T> {
+    let q = this.queues.get(deviceId)
+    if (!q) this.queues.set(deviceId, (q = { tail: Promise.resolve(), size: 0 }))
+    const queue = q
+    queue.size++
+    const next = queue.tail.then(fn, fn).finally(() => {
+      if (--queue.size === 0 && this.queues.get(deviceId) === queue) this.queues.delete(deviceId)
+    })
+    queue.tail = next.catch(() => undefined)
     return next
   }
 
+  /**
+   * The reader: it reads the log continuously and hands each entry to its device's queue, up to MAX_IN_FLIGHT entries
+   * not yet done. An entry is acked once done (acks go in batches every few milliseconds), so the log is never
+   * waited on per batch and a slow device holds up only itself.
+   */
   private async run(): Promise<void> {
     let backoff = 100
     while (this.running) {
       try {
+        if (this.inFlight.size >= MAX_IN_FLIGHT) {
+          await new Promise<void>((r) => (this.resume = r))
+          continue
+        }
         const batch = await this.d.consumer.next()
-        if (batch.length === 0) continue
-        await this.exclusive(() => this.processBatch(batch))
-        await this.d.consumer.ack(batch.map((e) => e.id))
-        this.stats.batches++
         backoff = 100
+        if (batch.length === 0) continue
+        this.stats.batches++
+        for (const e of batch) {
+          if (this.inFlight.has(e.id)) continue // read again while still queued (pending entries after a claim)
+          if (!e.message) {
+            // Trimmed while pending, or unreadable: the telemetry writer keeps those aside; nothing to evaluate.
+            this.acked(e.id)
+            continue
+          }
+          const m = e.message
+          this.inFlight.add(e.id)
+          // A will (`offline`) is not a sign of life; the evaluator does not count it either.
+          if (!(m.type === 'status' && m.items.every((i) => i.status === 'offline'))) this.heard.set(m.deviceId, Math.max(this.heard.get(m.deviceId) ?? 0, m.rx))
+          void this.onDevice(m.deviceId, () => this.handleEntry(e)).finally(() => {
+            this.inFlight.delete(e.id)
+            if (this.resume && this.inFlight.size < MAX_IN_FLIGHT / 2) {
+              this.resume()
+              this.resume = null
+            }
+          })
+        }
       } catch (err) {
         this.stats.failures++
         this.stats.lastError = (err as Error).message
-        this.d.log.warn({ err, retryInMs: backoff }, 'rule batch failed; state reloaded, batch will be evaluated again')
-        // What is in memory may be ahead of what was acted on: forget it, the saved state is the truth.
-        this.cache.clear()
-        this.d.consumer.retryPending()
+        this.d.log.warn({ err, retryInMs: backoff }, 'reading the ingest log failed; retrying')
         if (String((err as Error).message).includes('NOGROUP')) await this.d.consumer.ensureGroup().catch(() => undefined)
         await new Promise((r) => setTimeout(r, backoff))
         backoff = Math.min(backoff * 2, 5000)
@@ -139,26 +235,118 @@ export class RuleEngine {
     }
   }
 
-  private async processBatch(batch: LogEntry[]): Promise<void> {
-    const messages = batch.flatMap((e) => (e.message ? [e.message] : []))
-    await this.load(new Set(messages.map((m) => m.deviceId)))
-    const heard = new Map<string, number>()
-    for (const m of messages) {
-      heard.set(m.deviceId, Math.max(heard.get(m.deviceId) ?? 0, m.rx))
-      await this.handleMessage(m)
+  /** One entry, on its device's queue, until it is done: evaluated, dead-lettered, or found already applied. */
+  private async handleEntry(entry: LogEntry): Promise<void> {
+    let backoff = 100
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.handleMessage(entry)
+        this.acked(entry.id)
+        return
+      } catch (err) {
+        this.stats.failures++
+        this.stats.lastError = (err as Error).message
+        // What is in memory for this device may be ahead of what was saved: the saved state is the truth.
+        this.cache.delete(entry.message!.deviceId)
+        if (isPoison(err) && attempt >= 3) {
+          await this.deadLetter(entry, err)
+          this.acked(entry.id)
+          return
+        }
+        if (!this.running && !isPoison(err)) return // stopping: left pending, read again at the next start
+        this.d.log.warn({ err, entryId: entry.id, deviceId: entry.message!.deviceId, retryInMs: backoff }, 'rule evaluation failed; retrying this device')
+        await new Promise((r) => setTimeout(r, backoff))
+        backoff = Math.min(backoff * 2, 5000)
+      }
     }
-    if (heard.size > 0) await this.d.redis.hset(this.heardKey, Object.fromEntries([...heard].map(([k, v]) => [k, String(v)])))
   }
 
-  private async handleMessage(m: IngestMessage): Promise<void> {
+  private acked(id: string): void {
+    this.toAck.push(id)
+    this.ackTimer ??= setTimeout(() => void this.flush(), 10)
+  }
+
+  /** Ack what is done and record who was heard: one round trip for many entries. */
+  private async flush(): Promise<void> {
+    this.ackTimer = null
+    const ids = this.toAck.splice(0)
+    const heard = [...this.heard]
+    this.heard.clear()
+    try {
+      const multi = this.d.redis.multi()
+      if (ids.length) multi.xack(this.d.consumer.stream, this.d.consumer.group, ...ids)
+      if (heard.length) multi.zadd(this.heardKey, ...heard.flatMap(([id, rx]) => [rx, id]))
+      await multi.exec()
+    } catch (err) {
+      // Unacked entries come back at the next start and are skipped as applied; the heard marks come with new messages.
+      this.d.log.warn({ err, entries: ids.length }, 'ack failed; the entries will be read again and skipped')
+    }
+  }
+
+  /**
+   * An entry that fails the same way every time must not stop its device's alarms behind it: it goes to the
+   * dead-letter stream with the reason, and its device's state records it as done.
+   */
+  private async deadLetter(entry: LogEntry, cause: unknown): Promise<void> {
+    const m = entry.message!
+    for (;;) {
+      try {
+        await this.d.redis.xadd(this.d.deadLetterStream, 'MAXLEN', '~', 100_000, '*', 'id', entry.id, 'm', JSON.stringify(m), 'error', String((cause as Error)?.message ?? cause))
+        await this.d.redis.hset(this.stateKey(m.deviceId), 'M|last', entry.id)
+        break
+      } catch (err) {
+        if (!this.running) return
+        this.d.log.warn({ err }, 'dead-letter write failed; retrying')
+        await new Promise((r) => setTimeout(r, 1000))
+      }
+    }
+    this.cache.delete(m.deviceId)
+    this.stats.deadLettered++
+    this.d.log.error({ err: cause, entryId: entry.id, deviceId: m.deviceId }, 'entry cannot be evaluated; moved to the rule dead-letter stream')
+  }
+
+  private async handleMessage(entry: LogEntry): Promise<void> {
+    const m = entry.message!
+    await this.load(new Set([m.deviceId]))
+    const state = this.touch(m.deviceId)
+    // Already in the saved state: read again after a restart or a failure.
+    if (state.lastId && !idAfter(entry.id, state.lastId)) {
+      this.stats.replaysSkipped++
+      return
+    }
     const kind = this.d.profiles.get(m.kind)?.kind ?? m.kind
     const rules = this.d.rules.forDevice(kind, m.unitId, m.deviceId)
-    const state = this.cache.get(m.deviceId)!
     const effects = evaluate(state, rules, m)
     this.stats.messages++
     if (effects.length === 0 && state.dirty.size === 0) return
+    state.lastId = entry.id
     await this.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, effects)
     await this.save(state)
+  }
+
+  /** A device's state, now the most recently used (the least recently used leave memory past the cache size). */
+  private touch(deviceId: string): DeviceState {
+    const state = this.cache.get(deviceId)!
+    this.cache.delete(deviceId)
+    this.cache.set(deviceId, state)
+    return state
+  }
+
+  private remember(deviceId: string, state: DeviceState): void {
+    this.cache.set(deviceId, state)
+    const max = this.d.cacheSize ?? 100_000
+    while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value!)
+  }
+
+  /** Whether the log holds more than a batch or two this engine has not read yet (it is catching up). */
+  private async behind(): Promise<boolean> {
+    const groups = (await this.d.redis.xinfo('GROUPS', this.d.consumer.stream).catch(() => [])) as unknown[][]
+    for (const g of groups) {
+      const o: Record<string, unknown> = {}
+      for (let i = 0; i + 1 < g.length; i += 2) o[String(g[i])] = g[i + 1]
+      if (o.name === this.d.consumer.group) return Number(o.lag ?? 0) > 1000
+    }
+    return false
   }
 
   /** Bring the saved state of these devices into memory (one round trip for all of them). */
@@ -171,7 +359,7 @@ export class RuleEngine {
     missing.forEach((id, i) => {
       const [err, hash] = replies[i] ?? [new Error('no reply'), null]
       if (err) throw err
-      this.cache.set(id, restoreState(id, hash as Record<string, string>))
+      this.remember(id, restoreState(id, hash as Record<string, string>))
     })
   }
 
@@ -199,9 +387,13 @@ export class RuleEngine {
         case 'raise':
           await this.raise(ctx, e.rule, e.point, e.at, e.detail)
           break
-        case 'clear':
-          await this.d.alerts.clear(key, new Date(Math.min(e.at, Date.now())), e.detail)
+        case 'clear': {
+          const at = new Date(Math.min(e.at, Date.now()))
+          await this.d.alerts.clear(key, at, e.detail)
+          // It may have been raised while the device was in test mode.
+          if (e.rule.class !== 'test') await this.d.alerts.clear({ ...key, ruleId: testRuleId(e.rule.id) }, at, e.detail)
           break
+        }
         case 'startTimer':
           await this.d.jobs.schedule('timers', 'duration', durationJobId(ctx.deviceId, e.rule.id, e.point, e.since), e.dueAt - Date.now(), {
             ...ctx,
@@ -230,7 +422,8 @@ export class RuleEngine {
       unitId: ctx.unitId,
       deviceId: ctx.deviceId,
       point,
-      ruleId: rule.id,
+      // A test alert never shares the open-alert key of a real one (a test must not count as a real recurrence).
+      ruleId: test && rule.class !== 'test' ? testRuleId(rule.id) : rule.id,
       class: test ? 'test' : rule.class,
       troubleType: test ? null : rule.troubleType,
       severity: test ? 'info' : rule.severity,
@@ -240,50 +433,69 @@ export class RuleEngine {
       isolationExpiresAt: rule.class === 'isolation' && !test ? new Date(when.getTime() + rule.isolationExpiryS * 1000) : null
     }
     const corr = this.d.rules.correlation
-    if (!test && corr) {
-      const member = `${rule.id}|${ctx.deviceId}|${point}`
-      const zkey = `${this.d.prefix}rules:corr:${ctx.unitId}`
-      const now = Date.now()
-      const windowMs = corr.windowS * 1000
-      if (corr.verify.includes(rule.id)) {
-        const recent = (await this.d.redis.zrangebyscore(zkey, now - windowMs, '+inf')) as string[]
-        const other = recent.find((m) => {
-          const [r, dev] = m.split('|')
-          return corr.confirmBy.includes(r!) || (corr.verify.includes(r!) && dev !== ctx.deviceId)
-        })
-        input.verification = other ? 'two_sources' : 'single_source'
-        input.title = other ? TWO_SOURCES : SINGLE_SOURCE
-        input.detail = { ...input.detail, ...(other ? { confirmedBy: other } : {}), ...(rule.titleZh ? { titleZh: other ? '火警（双源确认）' : '火警（单一来源，待核实）' } : {}) }
-      }
-      if (corr.verify.includes(rule.id) || corr.confirmBy.includes(rule.id)) {
-        await this.d.redis.multi().zadd(zkey, now, member).zremrangebyscore(zkey, '-inf', now - windowMs).pexpire(zkey, windowMs * 2).exec()
-        await this.upgradeUnit(ctx, rule, member, now - windowMs)
-      }
+    if (test || !corr || !(corr.verify.includes(rule.id) || corr.confirmBy.includes(rule.id))) {
+      await this.d.alerts.raise(input)
+      return
     }
-    await this.d.alerts.raise(input)
+    // Correlation windows live in memory (one engine instance; a window is minutes): no round trip before the raise.
+    const member = `${rule.id}|${ctx.deviceId}|${point}`
+    const now = Date.now()
+    const windowMs = corr.windowS * 1000
+    const recent = (this.corr.get(ctx.unitId) ?? []).filter((x) => x.ts >= now - windowMs)
+    if (corr.verify.includes(rule.id)) {
+      const other = recent.find((x) => {
+        const r = x.member.slice(0, x.member.indexOf('|'))
+        // A second detector confirms: another device, or another point of the same panel; the same one again does not.
+        return corr.confirmBy.includes(r) || (corr.verify.includes(r) && x.member !== member)
+      })
+      input.verification = other ? 'two_sources' : 'single_source'
+      input.title = other ? TWO_SOURCES : SINGLE_SOURCE
+      input.detail = { ...input.detail, ...(other ? { confirmedBy: other.member } : {}), ...(rule.titleZh ? { titleZh: other ? '火警（双源确认）' : '火警（单一来源，待核实）' } : {}) }
+    }
+    recent.push({ member, ts: now })
+    this.corr.set(ctx.unitId, recent)
+    const result = await this.d.alerts.raise(input)
+    if (result.alert.verification === 'single_source' && result.alert.status !== 'resolved') this.trackSingle(result.alert)
+    await this.upgradeUnit(ctx, rule, member, now - windowMs)
+  }
+
+  private trackSingle(a: Alert): void {
+    let m = this.singles.get(a.unitId)
+    if (!m) this.singles.set(a.unitId, (m = new Map()))
+    m.set(a.id, { member: `${a.ruleId}|${a.deviceId}|${a.point}`, firstSeen: Date.parse(a.firstSeen) })
   }
 
   /** A confirming signal: single-source fire alerts of the unit within the window become "confirmed by two sources". */
   private async upgradeUnit(ctx: DeviceContext, rule: CompiledRule, member: string, since: number): Promise<void> {
     const corr = this.d.rules.correlation!
-    const open = await this.d.alerts.list({ unitId: ctx.unitId, status: 'unresolved', class: 'fire', limit: 1000 })
-    for (const a of open.items) {
-      if (a.verification !== 'single_source' || !corr.verify.includes(a.ruleId)) continue
-      if (Date.parse(a.firstSeen) < since) continue
-      // A second detector confirms; the same detector again does not.
-      if (corr.verify.includes(rule.id) && a.deviceId === ctx.deviceId) continue
-      await this.d.alerts.upgrade(a.id, TWO_SOURCES, { confirmedBy: member, titleZh: '火警（双源确认）' })
+    const open = this.singles.get(ctx.unitId)
+    if (!open) return
+    for (const [id, a] of open) {
+      if (a.firstSeen < since) {
+        open.delete(id)
+        continue
+      }
+      // A second detector confirms; the same detector point again does not.
+      if (a.member === member || (!corr.confirmBy.includes(rule.id) && !corr.verify.includes(rule.id))) continue
+      open.delete(id)
+      await this.d.alerts.upgrade(id, TWO_SOURCES, { confirmedBy: member, titleZh: '火警（双源确认）' })
     }
+    if (open.size === 0) this.singles.delete(ctx.unitId)
   }
 
   private async onDuration(data: Record<string, unknown>): Promise<void> {
     const ctx: DeviceContext = { deviceId: String(data.deviceId), unitId: String(data.unitId), profile: String(data.profile) }
-    await this.exclusive(async () => {
+    await this.onDevice(ctx.deviceId, async () => {
       const rule = this.d.rules.rule(String(data.ruleId), ctx.unitId, ctx.deviceId)
       if (!rule) return
       await this.load(new Set([ctx.deviceId]))
       const state = this.cache.get(ctx.deviceId)!
-      const effects = timerFired(state, rule, String(data.point), Number(data.since), Date.now())
+      const effects = timerFired(state, rule, String(data.point), Number(data.since), Date.now(), await this.behind())
+      if (effects === 'defer') {
+        // The device's own readings will raise it when they reach the due time; this is the fallback if they stop.
+        await this.d.jobs.schedule('timers', 'duration', `${durationJobId(ctx.deviceId, rule.id, String(data.point), Number(data.since))}.${Date.now()}`, 30_000, data)
+        return
+      }
       try {
         await this.apply(ctx, effects)
         await this.save(state)
@@ -299,38 +511,53 @@ export class RuleEngine {
    * Each check re-reads what it needs, so a sweep that runs twice does no harm.
    */
   async sweep(now = Date.now()): Promise<void> {
+    const windowMs = (this.d.rules.correlation?.windowS ?? 0) * 1000
+    for (const [unit, list] of this.corr) if (list.every((x) => x.ts < Date.now() - windowMs)) this.corr.delete(unit)
     await this.sweepSilence(now)
     await this.sweepIsolations()
     await this.sweepFalseAlarms(now)
   }
 
+  /**
+   * Devices quiet past their limit. Only candidates are read: devices PostgreSQL has not seen (presence) for the
+   * shortest limit any rule or profile sets, of which those the engine has not heard from either (`rules:heard`).
+   * Each is checked again, inside the state lock, against the time it was last heard.
+   */
   private async sweepSilence(now: number): Promise<void> {
-    if (this.d.rules.withLeaf('deadman').length === 0) return
-    const heard = (await this.d.redis.hgetall(this.heardKey)) as Record<string, string>
-    const { rows } = await this.d.pool.query<{ id: string; unit_id: string; profile: string; created_at: Date; last_seen_at: Date | null }>(
-      'SELECT id, unit_id, profile, created_at, last_seen_at FROM devices'
+    const minAfterS = this.d.rules.minDeadmanS([...this.d.profiles.values()].map((p) => p.patrolPeriodS))
+    if (minAfterS === null) return
+    const { rows } = await this.d.pool.query<{ id: string; unit_id: string; profile: string; seen: Date }>(
+      'SELECT id, unit_id, profile, coalesce(last_seen_at, created_at) AS seen FROM devices WHERE coalesce(last_seen_at, created_at) < $1',
+      [new Date(now - minAfterS * 1000)]
     )
-    for (const dev of rows) {
-      const profile = this.d.profiles.get(dev.profile)
-      if (!profile) continue
-      const last = Math.max(Number(heard[dev.id] ?? 0), dev.created_at.getTime(), dev.last_seen_at?.getTime() ?? 0)
-      const rules = this.d.rules.forDevice(profile.kind, dev.unit_id, dev.id).filter((r) => r.deadman)
-      for (const rule of rules) {
-        const afterMs = (rule.deadman!.afterS ?? profile.patrolPeriodS) * 1000
-        if (now - last <= afterMs) continue
-        await this.exclusive(async () => {
-          await this.load(new Set([dev.id]))
-          const state = this.cache.get(dev.id)!
-          const effects = markSilent(state, rule, last, now)
-          if (effects.length === 0) return
-          try {
-            await this.apply({ deviceId: dev.id, unitId: dev.unit_id, profile: dev.profile }, effects)
-            await this.save(state)
-          } catch (err) {
-            this.cache.delete(dev.id)
-            throw err
-          }
-        })
+    for (let i = 0; i < rows.length; i += 1000) {
+      const page = rows.slice(i, i + 1000)
+      const heard = (await this.d.redis.zmscore(this.heardKey, ...page.map((d) => d.id))) as (string | null)[]
+      for (const [j, dev] of page.entries()) {
+        const profile = this.d.profiles.get(dev.profile)
+        if (!profile) continue
+        const last = Math.max(dev.seen.getTime(), Number(heard[j] ?? 0))
+        for (const rule of this.d.rules.forDevice(profile.kind, dev.unit_id, dev.id)) {
+          if (!rule.deadman) continue
+          const afterMs = (rule.deadman.afterS ?? profile.patrolPeriodS) * 1000
+          if (now - last <= afterMs) continue
+          await this.onDevice(dev.id, async () => {
+            // Heard while the sweep ran: not silent.
+            const fresh = Math.max(Number((await this.d.redis.zscore(this.heardKey, dev.id)) ?? 0), this.heard.get(dev.id) ?? 0)
+            if (now - Math.max(last, fresh) <= afterMs) return
+            await this.load(new Set([dev.id]))
+            const state = this.cache.get(dev.id)!
+            const effects = markSilent(state, rule, Math.max(last, fresh), now)
+            if (effects.length === 0) return
+            try {
+              await this.apply({ deviceId: dev.id, unitId: dev.unit_id, profile: dev.profile }, effects)
+              await this.save(state)
+            } catch (err) {
+              this.cache.delete(dev.id)
+              throw err
+            }
+          })
+        }
       }
     }
   }
@@ -339,10 +566,10 @@ export class RuleEngine {
     const rules = this.d.rules.withLeaf('isolationExpired')
     if (rules.length === 0) return
     const expired = await this.d.alerts.repo.expiredIsolations(new Date())
-    for (const iso of expired) await this.exclusive(() => this.checkIsolation(iso.id))
+    for (const iso of expired) await this.checkIsolation(iso.id)
     // Clear expiry troubles whose isolation was lifted or extended.
     for (const rule of rules) {
-      for (const a of await this.d.alerts.repo.openByRule(rule.id)) await this.exclusive(() => this.checkIsolation(String(a.detail.isolationAlertId ?? ''), a))
+      for (const a of await this.d.alerts.repo.openByRule(rule.id)) await this.checkIsolation(String(a.detail.isolationAlertId ?? ''), a)
     }
   }
 
@@ -377,7 +604,12 @@ export class RuleEngine {
       const leaf = rule.when as Extract<CompiledRule['when'], { kind: 'falseAlarms' }>
       const counts = await this.d.alerts.repo.unitsWithFalseAlarms(new Date(now - leaf.withinS * 1000))
       const byUnit = new Map(counts.map((c) => [c.unitId, c.count]))
-      for (const [unitId] of byUnit) await this.checkFalseAlarms(rule.id, unitId, now)
+      for (const [unitId, n] of byUnit) {
+        const own = this.d.rules.forUnit(rule.id, unitId)
+        // The common case needs no second query: the file's rule, and a count at or below its limit.
+        if (own === rule && n <= leaf.moreThan && !(await this.d.alerts.repo.getOpen({ unitId, deviceId: '', point: '', ruleId: rule.id }))) continue
+        await this.checkFalseAlarms(rule.id, unitId, now)
+      }
       for (const a of await this.d.alerts.repo.openByRule(rule.id)) if (!byUnit.has(a.unitId)) await this.checkFalseAlarms(rule.id, a.unitId, now)
     }
   }
@@ -406,6 +638,7 @@ export class RuleEngine {
 
   /** Follow-on work of alert changes that belongs to the rules: isolation expiry timers, false-alarm counts. */
   private async onAlertChange(alert: Alert, change: string): Promise<void> {
+    if (change === 'resolved' || change === 'confirmed' || change === 'upgraded') this.singles.get(alert.unitId)?.delete(alert.id)
     if (alert.class === 'isolation' && (change === 'opened' || change === 'isolation_set') && alert.isolationExpiresAt) {
       const at = Date.parse(alert.isolationExpiresAt)
       await this.d.jobs.schedule('timers', 'isolation-expiry', jobId('iso', alert.id, at), at - Date.now(), { alertId: alert.id })
@@ -423,5 +656,8 @@ export class RuleEngine {
     }
   }
 }
+
+/** The rule id a device in test mode raises under. */
+export const testRuleId = (ruleId: string) => `${ruleId}@test`
 
 const durationJobId = (deviceId: string, ruleId: string, point: string, since: number) => jobId('dur', deviceId, ruleId, point, since)

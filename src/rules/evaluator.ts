@@ -27,6 +27,14 @@ export interface DeviceState {
   samples: Map<string, { ts: number; v: number }[]>
   /** Keys of `leaves` (`L|…`) and `rules` (`R|…`) changed since the state was last saved. */
   dirty: Set<string>
+  /**
+   * The ingest-log entry id of the last message that changed this state, saved with the change: a batch evaluated
+   * again after a failure skips what the saved state already contains, so no edge happens twice.
+   */
+  lastId: string | null
+  /** Newest device time evaluated, and when its message was received (memory only). */
+  lastTs: number
+  lastRx: number
 }
 
 export type Effect =
@@ -36,21 +44,35 @@ export type Effect =
   | { type: 'cancelTimer'; rule: CompiledRule; point: string; since: number }
 
 export function newDeviceState(deviceId: string): DeviceState {
-  return { deviceId, leaves: new Map(), rules: new Map(), samples: new Map(), dirty: new Set() }
+  return { deviceId, leaves: new Map(), rules: new Map(), samples: new Map(), dirty: new Set(), lastId: null, lastTs: 0, lastRx: 0 }
 }
 
 const leafKey = (rule: CompiledRule, leaf: Condition, point: string) => `${rule.id}|${leaf.id}|${point}`
 const ruleKey = (rule: CompiledRule, point: string) => `${rule.id}|${point}`
 
-/** Longest window any rate leaf looks back over, so samples are kept that long. */
-const SAMPLE_KEEP_MS = 24 * 3600 * 1000
+/** At most this many samples per metric (a device sending every second with a 60 s window needs 61). */
 const MAX_SAMPLES = 512
+
+/** Metric → the longest window a rate leaf of these rules looks back over: samples are kept for those only. */
+const windowsOf = new WeakMap<readonly CompiledRule[], Map<string, number>>()
+function rateWindows(rules: readonly CompiledRule[]): Map<string, number> {
+  let w = windowsOf.get(rules)
+  if (!w) {
+    w = new Map()
+    for (const r of rules) for (const l of leaves(r.when)) if (l.kind === 'rate') w.set(l.metric, Math.max(w.get(l.metric) ?? 0, l.withinMs))
+    windowsOf.set(rules, w)
+  }
+  return w
+}
 
 /** Evaluate one message. `rules` are the device's (overrides applied). Returns what changed, in order. */
 export function evaluate(state: DeviceState, rules: readonly CompiledRule[], message: IngestMessage): Effect[] {
   const effects: Effect[] = []
-  // Any message is a sign of life: silence conditions end.
+  state.lastRx = Math.max(state.lastRx, message.rx)
+  // Any message is a sign of life and ends a silence, except a will: `offline` is the device saying it is gone.
+  const alive = !(message.type === 'status' && message.items.every((i) => i.status === 'offline'))
   for (const rule of rules) {
+    if (!alive) break
     if (!rule.deadman) continue
     const leaf = rule.when
     if (state.leaves.has(leafKey(rule, leaf, ''))) {
@@ -62,7 +84,11 @@ export function evaluate(state: DeviceState, rules: readonly CompiledRule[], mes
     const items = [...message.items].sort((a, b) => (a.ts ?? message.rx) - (b.ts ?? message.rx))
     for (const item of items) {
       const ts = item.ts ?? message.rx
-      for (const [metric, v] of Object.entries(item.values)) addSample(state, metric, ts, v)
+      const windows = rateWindows(rules)
+      for (const [metric, v] of Object.entries(item.values)) {
+        const keep = windows.get(metric)
+        if (keep !== undefined) addSample(state, metric, ts, v, keep)
+      }
       for (const rule of rules) {
         let touched = false
         for (const leaf of leaves(rule.when)) {
@@ -76,6 +102,7 @@ export function evaluate(state: DeviceState, rules: readonly CompiledRule[], mes
           for (const point of points(state, rule)) recompute(state, rule, point, ts, effects, detail)
         }
       }
+      duePending(state, rules, ts, effects)
     }
   } else if (message.type === 'event') {
     const items = [...message.items].sort((a, b) => (a.ts ?? message.rx) - (b.ts ?? message.rx))
@@ -90,6 +117,11 @@ export function evaluate(state: DeviceState, rules: readonly CompiledRule[], mes
           if (leaf.types.has(ev.type) && (!leaf.text || leaf.text.test(ev.text ?? ''))) {
             setLeaf(state, leafKey(rule, leaf, point), 1)
             affected.add(point)
+            // The same alarm again while raised: raise again. The open alert ignores it; if a person resolved the
+            // alert while the detector stayed in alarm, this opens a new one instead of being swallowed.
+            if (state.rules.get(ruleKey(rule, point))?.phase === 'raised') {
+              effects.push({ type: 'raise', rule, point, at: ts, detail: { event: ev.type, point, ...(ev.text ? { text: ev.text } : {}), repeated: true } })
+            }
           } else if (leaf.clearOn.has(ev.type)) {
             // A clearing event with no point (a panel reset) clears every point of the device.
             for (const p of point === '' ? points(state, rule) : [point]) {
@@ -103,9 +135,31 @@ export function evaluate(state: DeviceState, rules: readonly CompiledRule[], mes
         const detail = { event: ev.type, point, ...(ev.text ? { text: ev.text } : {}) }
         for (const p of affected) recompute(state, rule, p, ts, effects, detail)
       }
+      duePending(state, rules, ts, effects)
     }
   }
   return effects
+}
+
+/**
+ * Pending duration rules whose time has come by the device's own clock raise here, in order with the readings: a
+ * backlog evaluated late (the engine catching up, a device uploading what it buffered) then raises only if the
+ * condition really held `forS`, whatever the wall clock says. The BullMQ timer is the fallback for a device that
+ * goes quiet while pending.
+ */
+function duePending(state: DeviceState, rules: readonly CompiledRule[], ts: number, effects: Effect[]): void {
+  state.lastTs = Math.max(state.lastTs, ts)
+  for (const [key, st] of state.rules) {
+    if (st.phase !== 'pending') continue
+    const sep = key.indexOf('|')
+    const rule = rules.find((r) => r.id === key.slice(0, sep))
+    if (!rule || ts < st.since + rule.forMs) continue
+    const point = key.slice(sep + 1)
+    state.rules.set(key, { phase: 'raised', since: st.since })
+    state.dirty.add(`R|${key}`)
+    effects.push({ type: 'cancelTimer', rule, point, since: st.since })
+    effects.push({ type: 'raise', rule, point, at: st.since + rule.forMs, detail: { heldS: Math.round(rule.forMs / 1000) } })
+  }
 }
 
 /** The silence sweep found the device quiet past the rule's limit. */
@@ -118,11 +172,19 @@ export function markSilent(state: DeviceState, rule: CompiledRule, lastHeard: nu
   return effects
 }
 
-/** A duration timer fired: raise if the condition has held since the same moment. */
-export function timerFired(state: DeviceState, rule: CompiledRule, point: string, since: number, now: number): Effect[] {
+/**
+ * A duration timer fired: raise if the condition has held since the same moment. `'defer'` when the device is still
+ * talking but its readings have not reached the due time yet (the engine is behind, or the device is uploading a
+ * backlog): its own readings decide then (see duePending), and the timer is set again as a fallback.
+ */
+export function timerFired(state: DeviceState, rule: CompiledRule, point: string, since: number, now: number, engineBehind = false): Effect[] | 'defer' {
   const key = ruleKey(rule, point)
   const st = state.rules.get(key)
   if (!st || st.phase !== 'pending' || st.since !== since) return []
+  // Readings not yet at the due time while later ones are surely coming: the engine has a backlog to read, or the
+  // device is uploading what it buffered (received just now, measured long ago).
+  const uploading = state.lastRx > now - 30_000 && state.lastRx - state.lastTs > 10_000
+  if (state.lastTs < since + rule.forMs && (engineBehind || uploading)) return 'defer'
   state.rules.set(key, { phase: 'raised', since })
   state.dirty.add(`R|${key}`)
   return [{ type: 'raise', rule, point, at: now, detail: { heldS: Math.round((now - since) / 1000) } }]
@@ -221,7 +283,7 @@ function setLeaf(state: DeviceState, key: string, value: number | null): boolean
   return true
 }
 
-function addSample(state: DeviceState, metric: string, ts: number, v: number): void {
+function addSample(state: DeviceState, metric: string, ts: number, v: number, keepMs: number): void {
   let list = state.samples.get(metric)
   if (!list) state.samples.set(metric, (list = []))
   // Devices may deliver out of order (aedes dispatches one socket read's packets concurrently): keep time order.
@@ -229,7 +291,7 @@ function addSample(state: DeviceState, metric: string, ts: number, v: number): v
   while (i > 0 && list[i - 1]!.ts > ts) i--
   list.splice(i, 0, { ts, v })
   const newest = list[list.length - 1]!.ts
-  while (list.length > MAX_SAMPLES || (list.length > 1 && list[0]!.ts < newest - SAMPLE_KEEP_MS)) list.shift()
+  while (list.length > MAX_SAMPLES || (list.length > 1 && list[0]!.ts < newest - keepMs)) list.shift()
 }
 
 /** The points a rule has state at, and always the device itself (''). */
@@ -254,6 +316,7 @@ function metricDetail(rule: CompiledRule, values: Record<string, number>): Recor
 /** Serialise changed keys for a Redis hash: field → value, or null to delete. */
 export function dirtyFields(state: DeviceState): Map<string, string | null> {
   const out = new Map<string, string | null>()
+  if (state.dirty.size > 0 && state.lastId) out.set('M|last', state.lastId)
   for (const f of state.dirty) {
     const key = f.slice(2)
     if (f.startsWith('L|')) {
@@ -271,7 +334,8 @@ export function dirtyFields(state: DeviceState): Map<string, string | null> {
 export function restoreState(deviceId: string, hash: Record<string, string>): DeviceState {
   const state = newDeviceState(deviceId)
   for (const [f, v] of Object.entries(hash)) {
-    if (f.startsWith('L|')) state.leaves.set(f.slice(2), Number(v))
+    if (f === 'M|last') state.lastId = v
+    else if (f.startsWith('L|')) state.leaves.set(f.slice(2), Number(v))
     else if (f.startsWith('R|')) {
       try {
         state.rules.set(f.slice(2), JSON.parse(v) as RulePhase)

@@ -27,13 +27,18 @@ export interface JobsConfig {
 export const QUEUES = { timers: 'timers', notify: 'notify' } as const
 type QueueName = (typeof QUEUES)[keyof typeof QUEUES]
 
+/**
+ * A timer or a notification must not give up while PostgreSQL or Redis is away for a while: retried without limit,
+ * backing off to one attempt every 30 s (the `capped` strategy below). Handlers check their state first, so a retry
+ * after the fact does nothing; a job that can never succeed (a bug) shows in the failure log and /metrics.
+ */
 const DEFAULT_JOB: JobsOptions = {
-  attempts: 8,
-  backoff: { type: 'exponential', delay: 500 },
+  attempts: Number.MAX_SAFE_INTEGER,
+  backoff: { type: 'capped' },
   removeOnComplete: true,
-  // Kept for inspection; ids of failed jobs carry their time, so keeping them never blocks a new timer.
-  removeOnFail: { count: 5000 }
+  removeOnFail: true
 }
+const capped = (attemptsMade: number) => Math.min(500 * 2 ** Math.min(attemptsMade, 10), 30_000)
 
 /** BullMQ refuses ':' in custom ids; points and device ids are free text, so encode every part. */
 export const jobId = (...parts: (string | number)[]) => parts.map((p) => encodeURIComponent(String(p)).replace(/\./g, '%2E')).join('.')
@@ -77,7 +82,7 @@ export class Jobs {
           if (!fn) throw new Error(`no handler for job ${job.name} on queue ${name}`)
           await fn(job.data as Record<string, unknown>, job)
         },
-        { connection, prefix: this.cfg.prefix, concurrency: name === 'notify' ? 8 : 4, autorun: true }
+        { connection, prefix: this.cfg.prefix, concurrency: name === 'notify' ? 8 : 4, autorun: true, settings: { backoffStrategy: capped } }
       )
       worker.on('failed', (job, err) =>
         this.cfg.log.warn({ err, queue: name, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade }, 'job failed')

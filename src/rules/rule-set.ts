@@ -111,6 +111,13 @@ export class RuleSet {
     return r && r.enabled ? r : null
   }
 
+  /** The shortest silence any deadman rule (overrides included) waits for, given the profiles' patrol periods. */
+  minDeadmanS(patrolPeriodsS: number[]): number | null {
+    const all = [...this.rules, ...[...this.overrides.values()].flatMap((m) => [...m.values()])].filter((r) => r.enabled && r.deadman)
+    if (all.length === 0) return null
+    return Math.min(...all.map((r) => r.deadman!.afterS ?? Math.min(...patrolPeriodsS)))
+  }
+
   /** The rules of a class of leaf, file versions (the sweeps use them). */
   withLeaf(kind: Condition['kind']): CompiledRule[] {
     return this.rules.filter((r) => r.enabled && leaves(r.when).some((l) => l.kind === kind))

@@ -90,6 +90,18 @@ function mapPgError(err: unknown, what: string, fields: Record<string, string> =
   throw err
 }
 
+/** A WHERE clause of the conditions whose value is given (`$` stands for it), after the paging parameters $1 and $2. */
+function filters(page: Paging, conditions: [sql: string, value: string | null | undefined][]): { where: string; args: unknown[] } {
+  const args: unknown[] = [page.limit, page.offset]
+  const where: string[] = []
+  for (const [sql, value] of conditions) {
+    if (value === undefined || value === null) continue
+    args.push(value)
+    where.push(sql.replace('$', `$${args.length}`))
+  }
+  return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args }
+}
+
 export class RegistryRepository {
   constructor(private readonly pool: Pool) {}
 
@@ -132,13 +144,18 @@ export class RegistryRepository {
     return rows[0] ? toJurisdiction(rows[0]) : null
   }
 
-  /** With `within`, only that jurisdiction's subtree. */
-  async listJurisdictions(page: Paging, within?: string): Promise<{ items: Jurisdiction[]; total: number }> {
-    const where = within ? 'WHERE $3 = ANY (ancestors)' : ''
-    const params = within ? [page.limit, page.offset, within] : [page.limit, page.offset]
+  /**
+   * With `within`, only that jurisdiction's subtree; with `scope` (a caller's jurisdiction; null: all), only that
+   * subtree too. Both given: the intersection, so a `within` outside the scope lists nothing.
+   */
+  async listJurisdictions(page: Paging, within: string | undefined, scope: string | null): Promise<{ items: Jurisdiction[]; total: number }> {
+    const { where, args } = filters(page, [
+      ['$ = ANY (ancestors)', within],
+      ['$ = ANY (ancestors)', scope]
+    ])
     const { rows } = await this.pool.query(
       `SELECT *, count(*) OVER () AS total FROM jurisdictions ${where} ORDER BY array_length(ancestors, 1), name, id LIMIT $1 OFFSET $2`,
-      params
+      args
     )
     return { items: rows.map(toJurisdiction), total: Number(rows[0]?.total ?? 0) }
   }
@@ -171,13 +188,17 @@ export class RegistryRepository {
     return rows[0] ? toUnit(rows[0]) : null
   }
 
-  /** With `within`, only units in that jurisdiction's subtree. */
-  async listUnits(page: Paging, within?: string): Promise<{ items: Unit[]; total: number }> {
-    const sql = within
-      ? `SELECT u.*, count(*) OVER () AS total FROM units u JOIN jurisdictions j ON j.id = u.jurisdiction_id
-         WHERE $3 = ANY (j.ancestors) ORDER BY u.name, u.id LIMIT $1 OFFSET $2`
-      : `SELECT *, count(*) OVER () AS total FROM units ORDER BY name, id LIMIT $1 OFFSET $2`
-    const { rows } = await this.pool.query(sql, within ? [page.limit, page.offset, within] : [page.limit, page.offset])
+  /** With `within`, only units in that jurisdiction's subtree; with `scope`, only units in that subtree too. */
+  async listUnits(page: Paging, within: string | undefined, scope: string | null): Promise<{ items: Unit[]; total: number }> {
+    const { where, args } = filters(page, [
+      ['$ = ANY (j.ancestors)', within],
+      ['$ = ANY (j.ancestors)', scope]
+    ])
+    const { rows } = await this.pool.query(
+      `SELECT u.*, count(*) OVER () AS total FROM units u JOIN jurisdictions j ON j.id = u.jurisdiction_id
+       ${where} ORDER BY u.name, u.id LIMIT $1 OFFSET $2`,
+      args
+    )
     return { items: rows.map(toUnit), total: Number(rows[0]?.total ?? 0) }
   }
 
@@ -212,12 +233,13 @@ export class RegistryRepository {
     return rows[0] ? toDevice(rows[0]) : null
   }
 
-  async listDevices(page: Paging, unitId?: string): Promise<{ items: Device[]; total: number }> {
-    const where = unitId ? 'WHERE unit_id = $3' : ''
-    const { rows } = await this.pool.query(
-      `SELECT *, count(*) OVER () AS total FROM devices ${where} ORDER BY id LIMIT $1 OFFSET $2`,
-      unitId ? [page.limit, page.offset, unitId] : [page.limit, page.offset]
-    )
+  /** With `unitId`, that unit's devices; with `scope`, only devices of units in that jurisdiction subtree. */
+  async listDevices(page: Paging, unitId: string | undefined, scope: string | null): Promise<{ items: Device[]; total: number }> {
+    const { where, args } = filters(page, [
+      ['d.unit_id = $', unitId],
+      ['d.unit_id IN (SELECT u.id FROM units u JOIN jurisdictions j ON j.id = u.jurisdiction_id WHERE $ = ANY (j.ancestors))', scope]
+    ])
+    const { rows } = await this.pool.query(`SELECT d.*, count(*) OVER () AS total FROM devices d ${where} ORDER BY d.id LIMIT $1 OFFSET $2`, args)
     return { items: rows.map(toDevice), total: Number(rows[0]?.total ?? 0) }
   }
 

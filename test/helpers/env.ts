@@ -77,7 +77,7 @@ export async function dropRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
-/** `headers` are sent besides the admin token (and the content type of a body). */
+/** `headers` are sent besides the bearer token (and the content type of a body). */
 export type ApiCall = <T = unknown>(
   method: string,
   path: string,
@@ -85,13 +85,16 @@ export type ApiCall = <T = unknown>(
   headers?: Record<string, string>
 ) => Promise<{ status: number; body: T }>
 
-/** The admin API of a server at this base URL (`http://127.0.0.1:port`). */
-export function apiAt(base: string): ApiCall {
+/** The system administrator every test server gets (created with FIREWATCH_ADMIN_TOKEN at /auth/bootstrap). */
+export const ROOT_USER = { username: 'root', password: 'root-password-for-tests', displayName: 'Test Administrator' }
+
+/** Call a server with a bearer token of one's own, no bootstrap or login. */
+export function apiWithToken(base: string, token: () => Promise<string> | string): ApiCall {
   return async <T>(method: string, p: string, body?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(base + p, {
       method,
       headers: {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
+        authorization: `Bearer ${await token()}`,
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         ...headers
       },
@@ -100,6 +103,41 @@ export function apiAt(base: string): ApiCall {
     const text = await res.text()
     return { status: res.status, body: (text ? JSON.parse(text) : null) as T }
   }
+}
+
+/** Log in as a user; returns the session. */
+export async function loginAt(base: string, username: string, password: string): Promise<{ accessToken: string; refreshToken: string }> {
+  const res = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password })
+  })
+  if (res.status !== 200) throw new Error(`login as ${username}: ${res.status} ${await res.text()}`)
+  return (await res.json()) as { accessToken: string; refreshToken: string }
+}
+
+/**
+ * The API of a server at this base URL (`http://127.0.0.1:port`) as its system administrator: the first call creates
+ * the administrator with the bootstrap token (a server restarted on the same database has one already) and logs in.
+ */
+export function apiAt(base: string): ApiCall {
+  let token: Promise<string> | null = null
+  const session = async () => {
+    const res = await fetch(`${base}/api/v1/auth/bootstrap`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(ROOT_USER)
+    })
+    if (res.status !== 201 && res.status !== 409) throw new Error(`bootstrap: ${res.status} ${await res.text()}`)
+    return (await loginAt(base, ROOT_USER.username, ROOT_USER.password)).accessToken
+  }
+  return apiWithToken(base, () => {
+    token ??= session().catch((err: unknown) => {
+      token = null
+      throw err
+    })
+    return token
+  })
 }
 
 /** A city and a high-risk unit in it, through the API. Returns the unit id. */

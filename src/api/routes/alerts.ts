@@ -1,9 +1,11 @@
-/** Alerts: list, read with history, acknowledge, confirm, resolve, isolation owner and expiry; device test mode. */
+/**
+ * Alerts: list, read with history, acknowledge, confirm, resolve, isolation owner and expiry; device test mode.
+ * Everything is limited to the caller's jurisdiction subtree; acting on alerts and test mode also needs the role.
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { AlertService } from '../../alerts/alert-service.js'
-import { SYSTEM } from '../../alerts/alert-repository.js'
 import type { RegistryRepository } from '../../store/registry-repository.js'
 import { FirewatchError } from '../../errors.js'
 import { ErrorReply, IdParams, List } from '../../../schemas/api.js'
@@ -16,26 +18,9 @@ export interface AlertDeps {
   onTestModeChanged?: () => Promise<void>
 }
 
-/** Who acted, when it is not the token's holder: every caller has the admin token until users and roles exist. */
-export const ACTOR_HEADER = 'x-firewatch-actor'
-/** The actor recorded when a request names none. */
-export const DEFAULT_ACTOR = 'admin'
-
-const ActorHeaders = Type.Object({
-  [ACTOR_HEADER]: Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: 100,
-      pattern: '^[\\x20-\\x7E]+$',
-      description: `the person at the console (1–100 printable ASCII characters); '${DEFAULT_ACTOR}' when absent`
-    })
-  )
-})
-
 const ACTOR_NOTE =
-  `The transition is recorded with the actor named by the \`X-Firewatch-Actor\` header (1–100 printable ASCII characters: ` +
-  `the person at the console), or \`${DEFAULT_ACTOR}\` without it. Until users and roles exist every caller holds the ` +
-  `admin token, so the header is the caller's word, not an authenticated identity. \`${SYSTEM}\` is reserved for the rule engine.`
+  'The transition is recorded with the caller as its actor: the username, or `api-key:{name}` for an API key. ' +
+  'Operators and administrators; an alert outside the caller\'s jurisdiction answers 404, whatever the role.'
 
 // Alert ids are numeric; any other string is an alert that does not exist (the repository answers 404), not a 400.
 const AlertParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'numeric alert id' }) })
@@ -45,20 +30,13 @@ const TestModeReply = Type.Object({
   testModeUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()])
 })
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply, 409: ErrorReply }
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply }
+const ACT = { action: 'alert.act', scope: 'alert' } as const
+const TEST = { action: 'device.test', scope: 'device' } as const
 const tags = ['alerts']
 
 const notFound = (what: string, id: string) =>
   new FirewatchError('FW_ERR_NOT_FOUND', `${what} ${id} does not exist`, { statusCode: 404 })
-
-function actorOf(req: FastifyRequest): string {
-  const named = req.headers[ACTOR_HEADER]
-  if (typeof named !== 'string') return DEFAULT_ACTOR
-  if (named === SYSTEM) {
-    throw new FirewatchError('FW_ERR_VALIDATION', `actor '${SYSTEM}' is reserved for the rule engine`, { statusCode: 400, field: ACTOR_HEADER })
-  }
-  return named
-}
 
 export const alertRoutes =
   ({ alerts, registry, onTestModeChanged }: AlertDeps): FastifyPluginAsyncTypebox =>
@@ -68,17 +46,17 @@ export const alertRoutes =
       {
         schema: {
           tags,
-          description: "Newest first within: unresolved before resolved, then fire, supervisory, trouble, the rest. `status=unresolved` is open or acknowledged.",
+          description: "Alerts of units in the caller's jurisdiction subtree (a `unitId` or `deviceId` outside it lists nothing), newest first within: unresolved before resolved, then fire, supervisory, trouble, the rest. `status=unresolved` is open or acknowledged.",
           querystring: AlertsQuery,
           response: { 200: List(Alert), ...errors }
         }
       },
-      async (req) => alerts.list(req.query)
+      async (req) => alerts.list(req.query, req.principal.scope)
     )
 
     app.get(
       '/alerts/:id',
-      { schema: { tags, description: 'The alert and every transition, oldest first.', params: AlertParams, response: { 200: AlertWithHistory, ...errors } } },
+      { config: { scope: 'alert' }, schema: { tags, description: 'The alert and every transition, oldest first.', params: AlertParams, response: { 200: AlertWithHistory, ...errors } } },
       async (req) => {
         const alert = await alerts.get(req.params.id)
         if (!alert) throw notFound('alert', req.params.id)
@@ -94,58 +72,58 @@ export const alertRoutes =
     app.post(
       '/alerts/:id/ack',
       {
+        config: ACT,
         preValidation: emptyBody,
         schema: {
           tags,
           description: `An operator has seen the alert (open → acknowledged; acknowledging it again changes nothing). 409 once resolved. ${ACTOR_NOTE}`,
           params: AlertParams,
-          headers: ActorHeaders,
           body: AckBody,
           response: { 200: Alert, ...errors }
         }
       },
-      async (req) => (await alerts.acknowledge(req.params.id, actorOf(req), req.body.comment ?? null)).alert
+      async (req) => (await alerts.acknowledge(req.params.id, req.principal.name, req.body.comment ?? null)).alert
     )
 
     app.post(
       '/alerts/:id/confirm',
       {
+        config: ACT,
         preValidation: emptyBody,
         schema: {
           tags,
           description: `An operator confirms a fire alert as a real fire (acknowledging it if open). 409 for other classes and for resolved alerts. ${ACTOR_NOTE}`,
           params: AlertParams,
-          headers: ActorHeaders,
           body: AckBody,
           response: { 200: Alert, ...errors }
         }
       },
-      async (req) => (await alerts.confirm(req.params.id, actorOf(req), req.body.comment ?? null)).alert
+      async (req) => (await alerts.confirm(req.params.id, req.principal.name, req.body.comment ?? null)).alert
     )
 
     app.post(
       '/alerts/:id/resolve',
       {
+        config: ACT,
         schema: {
           tags,
           description: `Close the alert with a disposition; an open alert is acknowledged on the way (both recorded). 409 if already resolved. ${ACTOR_NOTE}`,
           params: AlertParams,
-          headers: ActorHeaders,
           body: ResolveBody,
           response: { 200: Alert, ...errors }
         }
       },
-      async (req) => (await alerts.resolve(req.params.id, actorOf(req), req.body.disposition, req.body.comment ?? null)).alert
+      async (req) => (await alerts.resolve(req.params.id, req.principal.name, req.body.disposition, req.body.comment ?? null)).alert
     )
 
     app.post(
       '/alerts/:id/isolation',
       {
+        config: ACT,
         schema: {
           tags,
           description: `Owner and expiry of an isolation (屏蔽) alert; \`expiresAt\` must be in the future. 409 for other classes and for resolved alerts. ${ACTOR_NOTE}`,
           params: AlertParams,
-          headers: ActorHeaders,
           body: IsolationBody,
           response: { 200: Alert, ...errors }
         }
@@ -155,17 +133,17 @@ export const alertRoutes =
         if (!(expiresAt.getTime() > Date.now())) {
           throw new FirewatchError('FW_ERR_VALIDATION', 'expiresAt must be in the future', { statusCode: 400, field: 'expiresAt' })
         }
-        const actor = actorOf(req)
-        return (await alerts.setIsolation(req.params.id, actor, req.body.owner, expiresAt, req.body.comment ?? null)).alert
+        return (await alerts.setIsolation(req.params.id, req.principal.name, req.body.owner, expiresAt, req.body.comment ?? null)).alert
       }
     )
 
     app.put(
       '/devices/:id/test-mode',
       {
+        config: TEST,
         schema: {
           tags,
-          description: 'Put a device in test mode for `minutes` from now (replacing any earlier end): it raises test alerts only, kept out of statistics.',
+          description: 'Put a device in test mode for `minutes` from now (replacing any earlier end): it raises test alerts only, kept out of statistics. Operators and administrators.',
           params: IdParams,
           body: TestModeBody,
           response: { 200: TestModeReply, ...errors }
@@ -175,7 +153,7 @@ export const alertRoutes =
         const until = new Date(Date.now() + req.body.minutes * 60_000)
         if (!(await registry.setTestMode(req.params.id, until))) throw notFound('device', req.params.id)
         await onTestModeChanged?.()
-        req.log.info({ deviceId: req.params.id, until }, 'device test mode set')
+        req.log.info({ deviceId: req.params.id, until, by: req.principal.name }, 'device test mode set')
         return { deviceId: req.params.id, testModeUntil: until.toISOString() }
       }
     )
@@ -183,9 +161,10 @@ export const alertRoutes =
     app.delete(
       '/devices/:id/test-mode',
       {
+        config: TEST,
         schema: {
           tags,
-          description: 'End test mode now (nothing to do for a device not in test mode).',
+          description: 'End test mode now (nothing to do for a device not in test mode). Operators and administrators.',
           params: IdParams,
           response: { 200: TestModeReply, ...errors }
         }
@@ -193,7 +172,7 @@ export const alertRoutes =
       async (req) => {
         if (!(await registry.setTestMode(req.params.id, null))) throw notFound('device', req.params.id)
         await onTestModeChanged?.()
-        req.log.info({ deviceId: req.params.id }, 'device test mode cleared')
+        req.log.info({ deviceId: req.params.id, by: req.principal.name }, 'device test mode cleared')
         return { deviceId: req.params.id, testModeUntil: null }
       }
     )

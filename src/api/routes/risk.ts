@@ -1,4 +1,4 @@
-/** The unit risk score: `GET /api/v1/units/{id}/risk`, current value and history. */
+/** The unit risk score: `GET /api/v1/units/{id}/risk`, current value and history. A unit outside the caller's scope answers 404. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { RiskService } from '../../alerts/risk.js'
 import { FirewatchError } from '../../errors.js'
@@ -10,7 +10,7 @@ export interface RiskDeps {
   risk: RiskService
 }
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply }
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply }
 const tags = ['risk']
 const WEEK = 7 * 24 * 3600 * 1000
 
@@ -22,6 +22,7 @@ export const riskRoutes =
     app.get(
       '/units/:id/risk',
       {
+        config: { scope: 'unit' },
         schema: {
           tags,
           description: 'The latest risk score (0–100), its level and the factors that made it; recomputed on every alert change.',
@@ -35,6 +36,7 @@ export const riskRoutes =
     app.get(
       '/units/:id/risk/history',
       {
+        config: { scope: 'unit' },
         schema: {
           tags,
           description: 'Every score computed in the range (default: the last 7 days), oldest first.',

@@ -1,4 +1,4 @@
-/** Readings and events of one device, read back from InfluxDB. */
+/** Readings and events of one device, read back from InfluxDB. A device outside the caller's scope answers 404. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ErrorReply, Events, EventsQuery, IdParams, Readings, ReadingsQuery } from '../../../schemas/api.js'
 import type { RegistryRepository } from '../../store/registry-repository.js'
@@ -12,7 +12,7 @@ export interface TelemetryDeps {
   store: TelemetryStore
 }
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 404: ErrorReply }
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply }
 const DAY = 24 * 3600 * 1000
 
 /** A query's time range in epoch ms: `to` defaults to now, `from` to `span` before `to`. */
@@ -44,7 +44,7 @@ export const telemetryRoutes =
 
     app.get(
       '/devices/:id/readings',
-      { schema: { tags: ['telemetry'], params: IdParams, querystring: ReadingsQuery, response: { 200: Readings, ...errors } } },
+      { config: { scope: 'device' }, schema: { tags: ['telemetry'], params: IdParams, querystring: ReadingsQuery, response: { 200: Readings, ...errors } } },
       async (req) => {
         const d = await device(req.params.id)
         const q = req.query
@@ -88,7 +88,7 @@ export const telemetryRoutes =
 
     app.get(
       '/devices/:id/events',
-      { schema: { tags: ['telemetry'], params: IdParams, querystring: EventsQuery, response: { 200: Events, ...errors } } },
+      { config: { scope: 'device' }, schema: { tags: ['telemetry'], params: IdParams, querystring: EventsQuery, response: { 200: Events, ...errors } } },
       async (req) => {
         const d = await device(req.params.id)
         const q = req.query
