@@ -213,10 +213,29 @@ export class RuleEngine {
             continue
           }
           const m = e.message
-          this.inFlight.add(e.id)
           // A will (`offline`) is not a sign of life; the evaluator does not count it either.
           if (!(m.type === 'status' && m.items.every((i) => i.status === 'offline'))) this.heard.set(m.deviceId, Math.max(this.heard.get(m.deviceId) ?? 0, m.rx))
-          void this.onDevice(m.deviceId, () => this.handleEntry(e)).finally(() => {
+          // The common case, done at once: the device has nothing queued, its state is in memory, and the message
+          // changes nothing (a normal reading). No promise, no round trip; only an edge goes to the device's queue.
+          let first: Effect[] | null = null
+          if (!this.queues.has(m.deviceId) && this.cache.has(m.deviceId)) {
+            const state = this.touch(m.deviceId)
+            if (state.lastId && !idAfter(e.id, state.lastId)) {
+              this.stats.replaysSkipped++
+              this.acked(e.id)
+              continue
+            }
+            const effects = evaluate(state, this.rulesOf(m), m)
+            this.stats.messages++
+            if (effects.length === 0 && state.dirty.size === 0) {
+              this.acked(e.id)
+              continue
+            }
+            state.lastId = e.id
+            first = effects
+          }
+          this.inFlight.add(e.id)
+          void this.onDevice(m.deviceId, () => this.handleEntry(e, first)).finally(() => {
             this.inFlight.delete(e.id)
             if (this.resume && this.inFlight.size < MAX_IN_FLIGHT / 2) {
               this.resume()
@@ -236,11 +255,17 @@ export class RuleEngine {
   }
 
   /** One entry, on its device's queue, until it is done: evaluated, dead-lettered, or found already applied. */
-  private async handleEntry(entry: LogEntry): Promise<void> {
+  private async handleEntry(entry: LogEntry, evaluated: Effect[] | null = null): Promise<void> {
     let backoff = 100
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.handleMessage(entry)
+        if (evaluated && attempt === 1) {
+          // Evaluated by the reader already: act and save.
+          const m = entry.message!
+          const state = this.cache.get(m.deviceId)!
+          await this.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, evaluated)
+          await this.save(state)
+        } else await this.handleMessage(entry)
         this.acked(entry.id)
         return
       } catch (err) {
@@ -314,14 +339,16 @@ export class RuleEngine {
       this.stats.replaysSkipped++
       return
     }
-    const kind = this.d.profiles.get(m.kind)?.kind ?? m.kind
-    const rules = this.d.rules.forDevice(kind, m.unitId, m.deviceId)
-    const effects = evaluate(state, rules, m)
+    const effects = evaluate(state, this.rulesOf(m), m)
     this.stats.messages++
     if (effects.length === 0 && state.dirty.size === 0) return
     state.lastId = entry.id
     await this.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, effects)
     await this.save(state)
+  }
+
+  private rulesOf(m: { kind: string; unitId: string; deviceId: string }): CompiledRule[] {
+    return this.d.rules.forDevice(this.d.profiles.get(m.kind)?.kind ?? m.kind, m.unitId, m.deviceId)
   }
 
   /** A device's state, now the most recently used (the least recently used leave memory past the cache size). */
