@@ -1,15 +1,18 @@
 /**
  * `npm run bench`: how much of a bare aedes broker's QoS 1 throughput Firewatch keeps end to end, what an idle
- * device connection costs in resident memory, and how many Modbus slaves the pollers keep on a 1 s schedule. Method and results: docs/BENCHMARKS.md.
+ * device connection costs in resident memory, how many Modbus slaves the pollers keep on a 1 s schedule, and how fast
+ * a fire event becomes an alert (row and live message) under background load. Method and results: docs/BENCHMARKS.md.
  *
- *   tsx bench/index.ts [--quick] [--only throughput|memory|polling] [--profile]
+ *   tsx bench/index.ts [--quick] [--only throughput|memory|polling|alerts] [--profile]
  *                      [--clients N] [--window N] [--messages N] [--rounds N] [--devices N] [--malloc-default]
+ *                      [--bg-rate N] [--bg-devices N] [--fires N]
  *
  * Both servers run as child processes (compiled with tsc, plain node), so neither shares an event loop with the
  * publishers. Traffic goes only to 127.0.0.1. Progress goes to stderr; stdout gets the summary table and one JSON line.
  * This file reads the options and runs the phases in order; each phase and the report live in bench/lib/.
  */
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { alertsPhase, type AlertsResult } from './lib/alerts.js'
 import { buildServers, isCompiled } from './lib/child.js'
 import { cleanUpOnStop, createCleanup } from './lib/cleanup.js'
 import { memoryPhase, type MemoryPhaseResult } from './lib/memory.js'
@@ -26,20 +29,27 @@ const int = (min: number) => (raw: string) => {
   return n
 }
 const cli = new Command('bench')
-  .description('Firewatch benchmarks: raw aedes vs end-to-end QoS 1 throughput, and idle-connection memory')
+  .description('Firewatch benchmarks: raw aedes vs end-to-end QoS 1 throughput, idle-connection memory, Modbus polling, fire alert latency')
   .option('--quick', 'a shorter run (fewer messages, rounds and devices)', false)
-  .addOption(new Option('--only <phase>', 'run one phase').choices(['throughput', 'memory', 'polling']))
-  .option('--profile', 'add a CPU-profiled round of each server and keep the profiles (done anyway when the ratio misses the target)', false)
+  .addOption(new Option('--only <phase>', 'run one phase').choices(['throughput', 'memory', 'polling', 'alerts']))
+  .option(
+    '--profile',
+    'add a CPU-profiled round of each server and keep the profiles (done anyway when the ratio misses the target); alerts phase: profile its measured window',
+    false
+  )
   .option('--clients <n>', 'publisher clients', int(1))
   .option('--window <n>', 'unacknowledged QoS 1 messages per client', int(1))
   .option('--messages <n>', 'messages per measured round (over all clients)', int(100))
   .option('--rounds <n>', 'measured rounds (raw aedes and Firewatch alternate)', int(1))
   .option('--devices <n>', 'idle devices in the memory phase', int(20))
   .option('--malloc-default', "memory phase: leave glibc's dynamic mmap threshold on (see docs/BENCHMARKS.md)", false)
+  .option('--bg-rate <n>', 'alerts phase: background readings per second, all devices together', int(1), 5_000)
+  .option('--bg-devices <n>', 'alerts phase: background sprinkler_pressure devices', int(1))
+  .option('--fires <n>', 'alerts phase: fire events over the measured period', int(1))
   .parse()
 const o = cli.opts<{
   quick: boolean
-  only?: 'throughput' | 'memory' | 'polling'
+  only?: 'throughput' | 'memory' | 'polling' | 'alerts'
   profile: boolean
   clients?: number
   window?: number
@@ -47,6 +57,9 @@ const o = cli.opts<{
   rounds?: number
   devices?: number
   mallocDefault: boolean
+  bgRate: number
+  bgDevices?: number
+  fires?: number
 }>()
 const connectTimeoutMs = 180_000
 const throughputOpts = {
@@ -72,6 +85,21 @@ const pollingOpts = o.quick
   ? { steps: [100, 500], warmupMs: 3000, measureMs: 5000 }
   : { steps: [100, 250, 500, 750, 1000], warmupMs: 3000, measureMs: 8000 }
 
+// 20 panels, a unit each; fire events at random times over the measured period (~3 a second), each restored 1–3 s later.
+// 100 background devices at 50 readings/s each: their first logins (one scrypt each on the server) take ~13 s.
+const alertsOpts = {
+  bgRate: o.bgRate,
+  bgDevices: o.bgDevices ?? 100,
+  panels: 20,
+  fires: o.fires ?? (o.quick ? 100 : 200),
+  measureMs: o.quick ? 30_000 : 60_000,
+  warmupMs: 5_000,
+  settleMs: 10_000,
+  connectTimeoutMs: 60_000,
+  seed: 1,
+  profile: o.profile
+}
+
 const cleanup = createCleanup(o.profile)
 cleanUpOnStop(cleanup, o.quick ? 5 : 10)
 
@@ -84,6 +112,7 @@ async function main(): Promise<void> {
   let throughput: ThroughputResult | null = null
   let memory: MemoryPhaseResult | null = null
   let polling: PollingResult | null = null
+  let alerts: AlertsResult | null = null
   try {
     if (!o.only || o.only !== 'polling') {
       progress('compiling the servers (tsc, bench/tsconfig.servers.json)')
@@ -93,12 +122,13 @@ async function main(): Promise<void> {
     if (!o.only || o.only === 'throughput') throughput = await throughputPhase(throughputOpts, cleanup)
     if (!o.only || o.only === 'memory') memory = await memoryPhase(memoryOpts, cleanup)
     if (!o.only || o.only === 'polling') polling = await pollingPhase(pollingOpts)
+    if (!o.only || o.only === 'alerts') alerts = await alertsPhase(alertsOpts, cleanup)
   } finally {
     await cleanup.run()
   }
   const seconds = Math.round((Date.now() - started) / 1000)
   // Key order is the JSON line's field order.
-  const result = { date, quick: o.quick, versions: versionInfo, ...(serverRuntime ? { serverRuntime } : {}), throughput, memory, polling, seconds }
+  const result = { date, quick: o.quick, versions: versionInfo, ...(serverRuntime ? { serverRuntime } : {}), throughput, memory, polling, alerts, seconds }
   process.stdout.write(formatReport(result, memoryOpts.warmDevices))
   progress(`done in ${seconds} s`)
 }

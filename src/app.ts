@@ -20,21 +20,19 @@ import { Presence } from './broker/presence.js'
 import { DeviceAuthenticator } from './broker/authenticate.js'
 import { buildApi, type Api } from './api/index.js'
 import { createModbusPollers, type ModbusPollers } from './ingest/modbus/index.js'
-import { AlertRepository } from './alerts/alert-repository.js'
-import { AlertService } from './alerts/alert-service.js'
-import { RiskService } from './alerts/risk.js'
-import { LivePublisher } from './alerts/live.js'
-import { Escalation } from './alerts/escalation.js'
-import { Notifier } from './alerts/notifier.js'
+import type { AlertService } from './alerts/alert-service.js'
+import type { RiskService } from './alerts/risk.js'
+import { alertsTopic, type LivePublisher } from './alerts/live.js'
+import type { Notifier } from './alerts/notifier.js'
 import { loadRules, type RuleSet } from './rules/rule-set.js'
-import { Jobs } from './rules/jobs.js'
-import { RuleEngine } from './rules/engine.js'
-import { LogConsumer } from './ingest/log-consumer.js'
+import type { Jobs } from './rules/jobs.js'
+import { buildRulesRuntime, RULES_GROUP } from './rules/runtime.js'
+import { EngineThread } from './rules/engine-thread.js'
 import { AuthService, deriveJwtSecret } from './auth/auth-service.js'
 import { ScopeGuard } from './auth/scope.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
-export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: 'rule-engine' } as const
+export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: RULES_GROUP } as const
 
 export interface App {
   readonly config: Readonly<Config>
@@ -51,7 +49,7 @@ export interface App {
   readonly auth: AuthService
   readonly guard: ScopeGuard
   readonly rules: RuleSet
-  readonly engine: RuleEngine
+  readonly engine: EngineThread
   readonly jobs: Jobs
   readonly live: LivePublisher
   readonly notifier: Notifier
@@ -102,29 +100,24 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     log
   )
 
-  const alerts = new AlertService(new AlertRepository(pool), log.child({ component: 'alerts' }))
-  const risk = new RiskService({ pool, store, log: log.child({ component: 'risk' }) })
-  const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs })
-  // Listeners run in this order: the live message first (an operator's screen is the latency that matters).
-  const live = new LivePublisher(redis, config.redisPrefix, () => mqttPublish(app.broker), log.child({ component: 'live' }))
-  alerts.on('live', (alert, change) => live.publish(alert, change))
-  new Escalation(alerts, jobs, rules, { afterMs: config.escalateAfterMs, remindMs: config.escalateRemindMs })
-  const notifier = new Notifier(redis, jobs, log.child({ component: 'notify' }), { intervalMs: config.notifyIntervalMs, prefix: config.redisPrefix })
-  notifier.listenTo(alerts)
-  alerts.on('risk', risk.onAlertChange)
-  const engineRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })
-  engineRedis.on('error', (err) => log.warn({ err }, 'Redis connection error (rule engine)'))
-  const engine = new RuleEngine({
-    redis,
-    consumer: new LogConsumer(engineRedis, { stream: ingestLog.stream, group: CONSUMER_GROUPS.rules, consumer: config.consumerName, batchSize: 500 }),
-    pool,
-    rules,
-    profiles,
-    alerts,
-    jobs,
-    prefix: config.redisPrefix,
-    deadLetterStream: `${ingestLog.stream}:rules-dead`,
-    log: log.child({ component: 'rules' })
+  // The API's side of alerts (operators acknowledging, resolving): the same listeners as the engine's thread.
+  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false })
+  const { alerts, risk, jobs, live, notifier } = runtime
+  // The rule engine runs in a thread of its own (src/rules/engine-worker.ts).
+  const engine = new EngineThread({ config, ingestStream: ingestLog.stream }, log.child({ component: 'rules' }))
+  // Every alert change, from either thread, goes out on MQTT v1/alerts/{unitId} from here, where the broker is.
+  const liveSubscriber = new Redis(config.redisUrl, { lazyConnect: true })
+  liveSubscriber.on('error', (err) => log.warn({ err }, 'Redis connection error (live subscriber)'))
+  liveSubscriber.on('message', (_channel: string, body: string) => {
+    const publish = mqttPublish(app.broker)
+    if (!publish) return
+    let unitId: string
+    try {
+      unitId = (JSON.parse(body) as { alert: { unitId: string } }).alert.unitId
+    } catch {
+      return
+    }
+    publish(alertsTopic(unitId), body).catch((err: Error) => log.warn({ err }, 'alert not published on MQTT'))
   })
 
   const modbus = createModbusPollers(registry, {
@@ -171,6 +164,9 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       },
       writer: async () => {
         if (!writer.alive) throw new Error('the telemetry writer thread is not running')
+      },
+      rules: async () => {
+        if (config.ruleEngine && !engine.alive) throw new Error('the rule engine thread is not running')
       }
     },
     status: () => counters(),
@@ -194,8 +190,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     },
     queues: await jobs.counts().catch(() => ({})),
     openAlerts: await alerts.repo.openByClass(),
-    liveMessages: live.published,
-    notifications: notifier.sent
+    liveMessages: live.published + engine.stats.liveMessages,
+    notifications: notifier.sent + engine.stats.notifications
   })
 
   let trimTimer: NodeJS.Timeout | null = null
@@ -238,11 +234,10 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       })
       await api.listen({ port: config.httpPort, host: config.host })
       if (config.modbusPolling) await modbus.start()
-      await jobs.start(config.ruleEngine)
-      if (config.ruleEngine) {
-        await engineRedis.connect()
-        await engine.start()
-      }
+      await runtime.start()
+      if (config.ruleEngine) await engine.start()
+      await liveSubscriber.connect()
+      await liveSubscriber.subscribe(live.channel)
       trimTimer = setInterval(() => {
         ingestLog.trim().catch((err) => log.warn({ err }, 'ingest log trim failed'))
       }, 5000)
@@ -254,15 +249,14 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
 
     async stop() {
       if (trimTimer) clearInterval(trimTimer)
+      liveSubscriber.disconnect()
       // Stop taking messages first, then drain what was taken.
       await app.broker?.close()
       await modbus.stop()
       await api.close()
       await writer.stop()
-      if (config.ruleEngine) await engine.stop()
-      await jobs.close()
-      engineRedis.disconnect()
-      await risk.idle()
+      await engine.stop()
+      await runtime.stop()
       await presence.stop()
       await redis.quit().catch(() => undefined)
       await pool.end()

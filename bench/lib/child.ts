@@ -60,6 +60,21 @@ function compiledEntry(kind: keyof typeof SERVERS): string | null {
 
 const live = new Set<ChildProcess>()
 
+/**
+ * Node arguments that run another bench script as a child (e.g. `load/background`, relative to bench/, without the
+ * extension): the compiled .js when buildServers made one, else the TypeScript source through tsx.
+ */
+export function scriptArgs(rel: string): string[] {
+  const js = compiled ? path.join(compiled, 'bench', `${rel}.js`) : null
+  return js && existsSync(js) ? [js] : ['--import', 'tsx', path.join(BENCH, `${rel}.ts`)]
+}
+
+/** Count this child among those killChildren ends (by its pid) when a run is interrupted. */
+export function trackChild(child: ChildProcess): void {
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+}
+
 /** Kill (by pid) the children still running; for an interrupted run. */
 export function killChildren(): void {
   for (const child of live) {
@@ -115,8 +130,7 @@ export class ServerChild {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc']
     })
-    live.add(child)
-    child.once('exit', () => live.delete(child))
+    trackChild(child)
     // The server logs (pino, JSON) go to our stderr, tagged, so they never mix with the summary on stdout.
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => process.stderr.write(`  [${kind}] ${line}\n`))

@@ -1,5 +1,6 @@
 /** The stdout report: a header, one Markdown table (and its summary lines) per phase that ran, and one JSON line. */
 import os from 'node:os'
+import type { AlertsResult, Percentiles } from './alerts.js'
 import { totalUs, type CpuSnapshot } from './cpu.js'
 import type { MemoryPhaseResult } from './memory.js'
 import { LAG_TARGET_MS, type PollingResult } from './polling.js'
@@ -14,6 +15,7 @@ export interface BenchResult {
   throughput: ThroughputResult | null
   memory: MemoryPhaseResult | null
   polling: PollingResult | null
+  alerts: AlertsResult | null
   seconds: number
 }
 
@@ -146,6 +148,47 @@ function pollingReport(polling: PollingResult): string[] {
   ]
 }
 
+function alertsReport(a: AlertsResult): string[] {
+  const b = a.background
+  const row = (name: string, p: Percentiles) => [name, String(p.n), ...[p.p50, p.p95, p.p99, p.max].map((v) => (Number.isFinite(v) ? v.toFixed(1) : '∞'))]
+  const list = (r: Record<string, number>) => Object.entries(r).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'
+  const c = a.cores
+  return [
+    '',
+    `Fire alert latency (issue 4): ${a.fires.planned} fire events from ${a.fires.panels} alarm panels (a unit each) at random times, ` +
+      `each at a new point and restored 1–3 s later, while ${b.devices} sprinkler_pressure devices offer ${b.targetPerSec} readings/s (QoS 1)`,
+    table([
+      ['t0 = just before the fire event’s PUBLISH; ms', 'n', 'p50', 'p95', 'p99', 'max'],
+      row("live 'opened' received on {prefix}live:alerts (≥ row exists)", a.liveMs),
+      row('live message made (its `at`, after the commit): row upper bound', a.serverMs),
+      row('row transaction started (created_at): row lower bound', a.rowStartMs),
+      row('(live message made → received: XADD, PUBLISH, delivery)', a.publishMs),
+      row('PUBACK (event in the ingest log)', a.pubackMs)
+    ]),
+    `Live p99 ${Number.isFinite(a.liveMs.p99) ? a.liveMs.p99 : '∞'} ms (target ≤ ${a.targetP99Ms} ms): ${a.pass ? 'PASS' : 'FAIL'}` +
+      `${a.atTargetLoad ? '' : ` (NOT at the target's background load: ${b.ackedPerSec} readings/s)`}; ` +
+      `${a.fires.missing} of ${a.fires.planned} live messages missing`,
+    `Alert rows: ${a.rows.oneRow} of ${a.fires.planned} fire events have exactly one (duplicated ${a.rows.duplicated}, missing ${a.rows.missing}); ` +
+      `other alerts: ${list(a.rows.otherAlerts)}; live changes: ${list(a.liveChanges)}; unmatched 'opened': ${a.unexpectedOpened}`,
+    `Background over the ${a.windowS} s window: offered ${b.offeredPerSec}/s, acknowledged ${b.ackedPerSec}/s (${b.acked}; failed ${b.failed}, ` +
+      `skipped ${b.skipped}), PUBACK p50 ${b.ackMs.p50} ms, p99 ${b.ackMs.p99} ms, max ${b.ackMs.max} ms`,
+    `Rule engine over the window: ${a.engine.messages} messages (${a.engine.perSec}/s) in ${a.engine.batches} batches (mean ${a.engine.meanBatch}), ` +
+      `${a.engine.effects} effects, ${a.engine.failures} failed batches; ingest-log backlog (sampled every 500 ms) rule engine ` +
+      `mean ${a.backlog.ruleEngine.mean} / max ${a.backlog.ruleEngine.max} entries, telemetry writer mean ${a.backlog.telemetryWriter.mean} / ` +
+      `max ${a.backlog.telemetryWriter.max}` +
+      (a.eventLoopDelayMs ? `; server event-loop delay p50 ${a.eventLoopDelayMs.p50} ms, p99 ${a.eventLoopDelayMs.p99} ms, max ${a.eventLoopDelayMs.max} ms` : ''),
+    `Mean CPU in cores (of ${os.cpus().length}): firewatch server ${c.server}, redis ${c.redis}, influxd ${c.influxd}, postgres ${c.postgres}, ` +
+      `background load generator ${c.loadgen}, panels + subscriber ${c.bench}, other ${c.other}`,
+    ...(a.profile
+      ? [
+          `Firewatch server CPU profile of the window (--profile), self time: ${a.profile.areas.map((x) => `${x.area} ${x.pct}%`).join(', ')}`,
+          `  top functions: ${a.profile.functions.map((f) => `${f.fn} ${f.pct}%`).join(', ')}`,
+          `  inclusive time of src/ functions: ${a.profile.srcInclusive.map((f) => `${f.fn} ${f.pct}%`).join(', ')}`
+        ]
+      : [])
+  ]
+}
+
 /** The whole stdout of a run; `warmDevices` names the memory phase's baseline columns. */
 export function formatReport(result: BenchResult, warmDevices: number): string {
   const v = result.versions
@@ -156,6 +199,7 @@ export function formatReport(result: BenchResult, warmDevices: number): string {
   if (result.throughput) out.push(...throughputReport(result.throughput))
   if (result.memory) out.push(...memoryReport(result.memory, warmDevices))
   if (result.polling) out.push(...pollingReport(result.polling))
+  if (result.alerts) out.push(...alertsReport(result.alerts))
   out.push('')
   out.push(JSON.stringify(result))
   return out.join('\n') + '\n'

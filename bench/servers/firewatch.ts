@@ -3,6 +3,7 @@
  * IPC control channel. Run by bench/index.ts as a child process with an isolated database, InfluxDB database and
  * Redis prefix.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { loadConfig } from '../../src/config/index.js'
 import { createLogger } from '../../src/logger.js'
 import { buildApp } from '../../src/app.js'
@@ -12,6 +13,11 @@ const config = loadConfig()
 const log = createLogger(config.logLevel)
 const app = await buildApp(config, log)
 const ports = await app.start()
+// How late the main thread's event loop runs (every callback: MQTT, the append, the rule engine, alert listeners),
+// since the previous 'stats' request.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+loopDelay.enable()
+const ms = (ns: number) => Math.round(ns / 1e4) / 100
 
 serveControl(
   { mqttPort: ports.mqttPort, httpPort: ports.httpPort },
@@ -21,7 +27,14 @@ serveControl(
       accepted: app.ingestLog.appended,
       connectedClients: app.broker?.aedes.connectedClients ?? 0,
       writer: app.writer.stats,
-      rejected: Object.fromEntries(Object.entries(app.rejections.counts).filter(([, n]) => n > 0))
+      engine: app.engine.stats,
+      livePublished: app.live.published,
+      rejected: Object.fromEntries(Object.entries(app.rejections.counts).filter(([, n]) => n > 0)),
+      eventLoopDelayMs: (() => {
+        const d = { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) }
+        loopDelay.reset()
+        return d
+      })()
     })
   }
 )

@@ -22,6 +22,7 @@ import type { Alert } from '../../schemas/alerts.js'
 import type { RuleSet, CompiledRule } from './rule-set.js'
 import { dirtyFields, evaluate, markSilent, restoreState, timerFired, type DeviceState, type Effect } from './evaluator.js'
 import { jobId, type Jobs } from './jobs.js'
+import type { RuleFollowUps } from './follow-ups.js'
 
 export interface RuleEngineDeps {
   /** Commands (state, correlation): the app's shared connection. */
@@ -38,6 +39,8 @@ export interface RuleEngineDeps {
   testModeRefreshMs?: number
   /** Device states kept in memory (least recently used go; Redis has them). @defaultValue 100000 */
   cacheSize?: number
+  /** The unit-level checks (isolation expiry, false alarms): the sweep runs them too. */
+  followUps: RuleFollowUps
   /** How often undispatched alert changes are looked for. @defaultValue 5000 */
   redispatchEveryMs?: number
   /** Where entries that cannot be evaluated go (the stream of the log + ':rules-dead'). */
@@ -112,7 +115,6 @@ export class RuleEngine {
   constructor(private readonly d: RuleEngineDeps) {
     d.jobs.handle('timers', 'duration', (data) => this.onDuration(data))
     d.jobs.handle('timers', 'sweep', () => this.sweep())
-    d.jobs.handle('timers', 'isolation-expiry', (data) => this.checkIsolation(String(data.alertId)))
     d.alerts.on('rule-engine', (alert, change) => this.onAlertChange(alert, change))
   }
 
@@ -541,8 +543,7 @@ export class RuleEngine {
     const windowMs = (this.d.rules.correlation?.windowS ?? 0) * 1000
     for (const [unit, list] of this.corr) if (list.every((x) => x.ts < Date.now() - windowMs)) this.corr.delete(unit)
     await this.sweepSilence(now)
-    await this.sweepIsolations()
-    await this.sweepFalseAlarms(now)
+    await this.d.followUps.sweep(now)
   }
 
   /**
@@ -589,98 +590,9 @@ export class RuleEngine {
     }
   }
 
-  private async sweepIsolations(): Promise<void> {
-    const rules = this.d.rules.withLeaf('isolationExpired')
-    if (rules.length === 0) return
-    const expired = await this.d.alerts.repo.expiredIsolations(new Date())
-    for (const iso of expired) await this.checkIsolation(iso.id)
-    // Clear expiry troubles whose isolation was lifted or extended.
-    for (const rule of rules) {
-      for (const a of await this.d.alerts.repo.openByRule(rule.id)) await this.checkIsolation(String(a.detail.isolationAlertId ?? ''), a)
-    }
-  }
-
-  /** Raise or clear the expiry trouble of one isolation alert. */
-  private async checkIsolation(isolationId: string, trouble?: Alert): Promise<void> {
-    const iso = isolationId ? await this.d.alerts.get(isolationId) : null
-    const expired = !!iso && iso.status !== 'resolved' && !!iso.isolationExpiresAt && Date.parse(iso.isolationExpiresAt) <= Date.now()
-    for (const rule of this.d.rules.withLeaf('isolationExpired')) {
-      const unitId = iso?.unitId ?? trouble?.unitId
-      if (!unitId) continue
-      const r = this.d.rules.forUnit(rule.id, unitId)
-      if (!r) continue
-      const key = { unitId, deviceId: iso?.deviceId ?? trouble!.deviceId, point: iso?.point ?? trouble!.point, ruleId: r.id }
-      if (expired) {
-        await this.d.alerts.raise({
-          ...key,
-          class: r.class,
-          troubleType: r.troubleType,
-          severity: r.severity,
-          title: r.title,
-          detail: { isolationAlertId: iso.id, owner: iso.isolationOwner, expiredAt: iso.isolationExpiresAt, ...(r.titleZh ? { titleZh: r.titleZh } : {}) },
-          at: new Date()
-        })
-      } else {
-        await this.d.alerts.clear(key, new Date(), { reason: iso ? (iso.status === 'resolved' ? 'isolation lifted' : 'expiry extended') : 'isolation gone' })
-      }
-    }
-  }
-
-  private async sweepFalseAlarms(now: number): Promise<void> {
-    for (const rule of this.d.rules.withLeaf('falseAlarms')) {
-      const leaf = rule.when as Extract<CompiledRule['when'], { kind: 'falseAlarms' }>
-      const counts = await this.d.alerts.repo.unitsWithFalseAlarms(new Date(now - leaf.withinS * 1000))
-      const byUnit = new Map(counts.map((c) => [c.unitId, c.count]))
-      for (const [unitId, n] of byUnit) {
-        const own = this.d.rules.forUnit(rule.id, unitId)
-        // The common case needs no second query: the file's rule, and a count at or below its limit.
-        if (own === rule && n <= leaf.moreThan && !(await this.d.alerts.repo.getOpen({ unitId, deviceId: '', point: '', ruleId: rule.id }))) continue
-        await this.checkFalseAlarms(rule.id, unitId, now)
-      }
-      for (const a of await this.d.alerts.repo.openByRule(rule.id)) if (!byUnit.has(a.unitId)) await this.checkFalseAlarms(rule.id, a.unitId, now)
-    }
-  }
-
-  private async checkFalseAlarms(ruleId: string, unitId: string, now = Date.now()): Promise<void> {
-    const rule = this.d.rules.forUnit(ruleId, unitId)
-    // A sweep may be asked about a later moment (tests, a catch-up); the alert's own times are never in the future.
-    const at = new Date(Math.min(now, Date.now()))
-    if (!rule || rule.when.kind !== 'falseAlarms') return
-    const count = await this.d.alerts.repo.countFalseAlarms(unitId, new Date(now - rule.when.withinS * 1000))
-    const key = { unitId, deviceId: '', point: '', ruleId }
-    if (count > rule.when.moreThan) {
-      await this.d.alerts.raise({
-        ...key,
-        class: rule.class,
-        troubleType: rule.troubleType,
-        severity: rule.severity,
-        title: rule.title,
-        detail: { falseAlarms: count, withinS: rule.when.withinS, ...(rule.titleZh ? { titleZh: rule.titleZh } : {}) },
-        at
-      })
-    } else {
-      await this.d.alerts.clear(key, at, { falseAlarms: count })
-    }
-  }
-
-  /** Follow-on work of alert changes that belongs to the rules: isolation expiry timers, false-alarm counts. */
-  private async onAlertChange(alert: Alert, change: string): Promise<void> {
+  /** Bookkeeping of the engine's own: a resolved or confirmed alert is no longer one a second source upgrades. */
+  private onAlertChange(alert: Alert, change: string): void {
     if (change === 'resolved' || change === 'confirmed' || change === 'upgraded') this.singles.get(alert.unitId)?.delete(alert.id)
-    if (alert.class === 'isolation' && (change === 'opened' || change === 'isolation_set') && alert.isolationExpiresAt) {
-      const at = Date.parse(alert.isolationExpiresAt)
-      await this.d.jobs.schedule('timers', 'isolation-expiry', jobId('iso', alert.id, at), at - Date.now(), { alertId: alert.id })
-    }
-    if (alert.class === 'isolation' && (change === 'cleared' || change === 'resolved' || change === 'isolation_set')) {
-      // Lifted or extended: an expiry trouble raised for it clears.
-      const trouble = this.d.rules.withLeaf('isolationExpired')[0]
-      if (trouble) {
-        const open = await this.d.alerts.repo.getOpen({ unitId: alert.unitId, deviceId: alert.deviceId, point: alert.point, ruleId: trouble.id })
-        if (open) await this.checkIsolation(alert.id, open)
-      }
-    }
-    if (change === 'resolved' && alert.disposition === 'false_alarm') {
-      for (const rule of this.d.rules.withLeaf('falseAlarms')) await this.checkFalseAlarms(rule.id, alert.unitId)
-    }
   }
 }
 

@@ -1,0 +1,109 @@
+/**
+ * Everything that acts on alert changes, built the same way in each thread that changes alerts: the API's (operators
+ * acknowledging, resolving) and the rule engine's worker thread. Listeners run in this order: the live message first
+ * (an operator's screen is the latency that matters), then escalation, notifications, the risk score, and the
+ * unit-level follow-ups (isolation expiry, false alarms); the engine adds its own bookkeeping last.
+ */
+import { Redis } from 'ioredis'
+import type { Config } from '../config/index.js'
+import type { Logger } from '../logger.js'
+import type { Pool } from '../store/postgres.js'
+import type { InfluxStore } from '../store/influx.js'
+import type { ProfileMap } from '../ingest/profiles.js'
+import { LogConsumer } from '../ingest/log-consumer.js'
+import { AlertRepository } from '../alerts/alert-repository.js'
+import { AlertService } from '../alerts/alert-service.js'
+import { LivePublisher } from '../alerts/live.js'
+import { Escalation } from '../alerts/escalation.js'
+import { Notifier } from '../alerts/notifier.js'
+import { RiskService } from '../alerts/risk.js'
+import { Jobs } from './jobs.js'
+import { RuleEngine } from './engine.js'
+import { RuleFollowUps } from './follow-ups.js'
+import type { RuleSet } from './rule-set.js'
+
+/** Consumer group of the rule engine on the ingest log. */
+export const RULES_GROUP = 'rule-engine'
+
+export interface RulesRuntime {
+  alerts: AlertService
+  jobs: Jobs
+  live: LivePublisher
+  notifier: Notifier
+  risk: RiskService
+  followUps: RuleFollowUps
+  /** Null in a thread that does not run the engine (the API's). */
+  engine: RuleEngine | null
+  start(): Promise<void>
+  stop(): Promise<void>
+}
+
+export function buildRulesRuntime(o: {
+  config: Readonly<Config>
+  log: Logger
+  pool: Pool
+  redis: Redis
+  store: InfluxStore
+  rules: RuleSet
+  profiles: ProfileMap
+  ingestStream: string
+  /** Run the rule engine and the BullMQ workers here (the engine thread), or only produce jobs (the API's thread). */
+  runEngine: boolean
+}): RulesRuntime {
+  const { config, log, pool, redis, store, rules, profiles } = o
+  const alerts = new AlertService(new AlertRepository(pool), log.child({ component: 'alerts' }))
+  const risk = new RiskService({ pool, store, log: log.child({ component: 'risk' }) })
+  const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs })
+  // The MQTT copy is made by the broker's thread from the live channel (app.ts), whichever thread changed the alert.
+  const live = new LivePublisher(redis, config.redisPrefix, () => null, log.child({ component: 'live' }))
+  alerts.on('live', (alert, change) => live.publish(alert, change))
+  new Escalation(alerts, jobs, rules, { afterMs: config.escalateAfterMs, remindMs: config.escalateRemindMs })
+  const notifier = new Notifier(redis, jobs, log.child({ component: 'notify' }), { intervalMs: config.notifyIntervalMs, prefix: config.redisPrefix })
+  notifier.listenTo(alerts)
+  alerts.on('risk', risk.onAlertChange)
+  const followUps = new RuleFollowUps(alerts, jobs, rules)
+  followUps.attach(o.runEngine)
+
+  let engineRedis: Redis | null = null
+  let engine: RuleEngine | null = null
+  if (o.runEngine) {
+    engineRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })
+    engineRedis.on('error', (err) => log.warn({ err }, 'Redis connection error (rule engine)'))
+    engine = new RuleEngine({
+      redis,
+      consumer: new LogConsumer(engineRedis, { stream: o.ingestStream, group: RULES_GROUP, consumer: config.consumerName, batchSize: 500 }),
+      pool,
+      rules,
+      profiles,
+      alerts,
+      jobs,
+      followUps,
+      prefix: config.redisPrefix,
+      deadLetterStream: `${o.ingestStream}:rules-dead`,
+      log: log.child({ component: 'rules' })
+    })
+  }
+
+  return {
+    alerts,
+    jobs,
+    live,
+    notifier,
+    risk,
+    followUps,
+    engine,
+    async start() {
+      await jobs.start(o.runEngine)
+      if (engine && engineRedis) {
+        await engineRedis.connect()
+        await engine.start()
+      }
+    },
+    async stop() {
+      if (engine) await engine.stop()
+      await jobs.close()
+      engineRedis?.disconnect()
+      await risk.idle()
+    }
+  }
+}
