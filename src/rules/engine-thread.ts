@@ -3,9 +3,8 @@
  * reload) go to it as messages. If the thread dies it is started again: entries wait in the ingest log meanwhile and
  * its timers in BullMQ.
  */
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { startWorker } from '../worker-entry.js'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import type { EngineStats } from './engine.js'
@@ -25,15 +24,7 @@ export type EngineWorkerMessage =
   | { type: 'failed'; message: string }
   | { type: 'reply'; id: number; ok: boolean; message?: string }
 
-// As for the telemetry writer's thread: from dist/ plain JavaScript; from src/ (tsx, tests) TypeScript through tsx.
-const fromSource = import.meta.url.endsWith('.ts')
-const ENTRY = new URL(fromSource ? './engine-worker.ts' : './engine-worker.js', import.meta.url)
-const newWorker = (workerData: EngineWorkerData) => {
-  if (!fromSource) return new Worker(ENTRY, { workerData })
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs')
-  const code = `import(${JSON.stringify(tsx)}).then((tsx) => tsx.tsImport(${JSON.stringify(ENTRY.href)}, ${JSON.stringify(import.meta.url)}))`
-  return new Worker(code, { eval: true, workerData })
-}
+const newWorker = (workerData: EngineWorkerData) => startWorker(import.meta.url, 'engine-worker', workerData)
 
 const ZERO: ThreadStats = { messages: 0, effects: 0, batches: 0, failures: 0, replaysSkipped: 0, deadLettered: 0, lastError: null, liveMessages: 0, notifications: 0 }
 

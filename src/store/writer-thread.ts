@@ -2,9 +2,8 @@
  * Runs the telemetry writer (telemetry-writer.ts) in a worker thread and mirrors its counters. If the thread dies it
  * is started again: nothing is lost meanwhile, the entries wait in the ingest log.
  */
-import { createRequire } from 'node:module'
-import { pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { startWorker } from '../worker-entry.js'
 import type { Logger } from '../logger.js'
 import type { LogLevel } from '../config/index.js'
 import type { WriterStats } from './telemetry-writer.js'
@@ -27,18 +26,7 @@ export type WriterWorkerMessage =
   | { type: 'failed'; message: string }
   | { type: 'stopped' }
 
-// From dist/ the worker is plain JavaScript. From src/ (tsx, tests) it is TypeScript, which a worker's own entry cannot
-// load through --import hooks on Node 20: a tiny script has tsx import it instead (tsx resolved from here, not from
-// whatever the working directory is).
-const fromSource = import.meta.url.endsWith('.ts')
-const ENTRY = new URL(fromSource ? './writer-worker.ts' : './writer-worker.js', import.meta.url)
-const newWorker = (workerData: WriterWorkerData) => {
-  if (!fromSource) return new Worker(ENTRY, { workerData })
-  // The ES module build of tsx's API (its CommonJS build cannot be required from an eval'd worker).
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api')).href.replace(/\.cjs$/, '.mjs')
-  const code = `import(${JSON.stringify(tsx)}).then((tsx) => tsx.tsImport(${JSON.stringify(ENTRY.href)}, ${JSON.stringify(import.meta.url)}))`
-  return new Worker(code, { eval: true, workerData })
-}
+const newWorker = (workerData: WriterWorkerData) => startWorker(import.meta.url, 'writer-worker', workerData)
 
 const ZERO: WriterStats = { written: 0, batches: 0, failures: 0, deadLettered: 0, lastError: null }
 
