@@ -53,6 +53,20 @@ describe('the ingest log (Redis Stream)', () => {
   })
 
   describe('append', () => {
+    it('copies event messages, and only those, to the events stream; the main entry says so', async () => {
+      const now = Date.now() - 1000
+      const fire: IngestMessage = { deviceId: 'panel-1', unitId: 'unit-1', kind: 'alarm_panel', rx: now, type: 'event', items: [{ ts: now, seq: 1, type: 'fire', point: '1-02' }] }
+      await log.append(telemetry([reading(1, now)]))
+      await log.append(fire)
+      // A redelivered event is a duplicate in both streams.
+      expect(await log.append(fire)).toBeNull()
+      const main = (await redis.xrange(log.stream, '-', '+')).map(([, f]) => JSON.parse(f[1]!) as IngestMessage)
+      const events = (await redis.xrange(log.eventStream, '-', '+')).map(([, f]) => JSON.parse(f[1]!) as IngestMessage)
+      expect(main.map((m) => [m.type, m.p])).toEqual([['telemetry', undefined], ['event', 1]])
+      expect(events).toHaveLength(1)
+      expect(events[0]).toMatchObject({ deviceId: 'panel-1', type: 'event', p: 1, items: [{ type: 'fire', point: '1-02' }] })
+    })
+
     it('appends a redelivered message (same seq and ts) once', async () => {
       const ts = Date.now() - 1000
       expect(await log.append(telemetry([reading(42, ts)]))).toMatch(/^\d+-\d+$/)

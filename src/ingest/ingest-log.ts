@@ -17,10 +17,14 @@ import type { IngestItem, IngestMessage } from './types.js'
 // places such items in time (store/influx.ts). Messages of one device in one batch are handled in order.
 // A batch runs once: its id key remembers the answer for two minutes, so a call the client sends again after a lost
 // reply (ioredis resends unanswered commands on reconnect) returns the first answer instead of appending twice.
-// KEYS[1] stream, KEYS[2] the batch's id key, then per message: its seen-window zset, its device's message counter.
-// ARGV[1] now ms, ARGV[2] window ms, then per message: entry head (JSON up to and with a trailing comma), '1' to
-// number the entry, the items' dedup members and the items' JSON, each list joined by newlines (JSON.stringify never
-// writes a raw newline); a member is '-' for an item that is not deduplicated.
+// Event messages (fire alarms among them) are also appended to the events stream, so the rule engine reads them there
+// without waiting behind a backlog of readings; their entry in the main stream carries "p":1 to say so.
+// KEYS[1] stream, KEYS[2] the batch's id key, KEYS[3] the events stream, then per message: its seen-window zset, its
+// device's message counter.
+// ARGV[1] now ms, ARGV[2] window ms, then per message: entry head (JSON up to and with a trailing comma), two flags
+// ('1' to number the entry, '1' to copy it to the events stream), the items' dedup members and the items' JSON, each
+// list joined by newlines (JSON.stringify never writes a raw newline); a member is '-' for an item that is not
+// deduplicated.
 // Returns per message the stream id, or '' when every item was a duplicate.
 const APPEND_SCRIPT = `
 local done = redis.call('GET', KEYS[2])
@@ -31,10 +35,10 @@ if done then
 end
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ids, touched = {}, {}
-for m = 1, (#KEYS - 2) / 2 do
-  local seen, counter = KEYS[2 * m + 1], KEYS[2 * m + 2]
+for m = 1, (#KEYS - 3) / 2 do
+  local seen, counter = KEYS[2 * m + 2], KEYS[2 * m + 3]
   local a = 3 + (m - 1) * 4
-  local head, numbered = ARGV[a], ARGV[a + 1]
+  local head, numbered, priority = ARGV[a], string.sub(ARGV[a + 1], 1, 1), string.sub(ARGV[a + 1], 2, 2)
   local items = {}
   for json in string.gmatch(ARGV[a + 3], '[^\\n]+') do items[#items + 1] = json end
   local added, n, i = {}, 0, 0
@@ -53,7 +57,9 @@ for m = 1, (#KEYS - 2) / 2 do
     ids[m] = ''
   else
     if numbered == '1' then head = head .. '"n":' .. redis.call('INCR', counter) .. ',' end
-    ids[m] = redis.call('XADD', KEYS[1], '*', 'm', head .. '"items":[' .. table.concat(added, ',') .. ']}')
+    local body = head .. '"items":[' .. table.concat(added, ',') .. ']}'
+    ids[m] = redis.call('XADD', KEYS[1], '*', 'm', body)
+    if priority == '1' then redis.call('XADD', KEYS[3], '*', 'm', body) end
   end
 end
 for seen in pairs(touched) do
@@ -91,6 +97,8 @@ export interface LogEntry {
 
 export class IngestLog {
   readonly stream: string
+  /** The events stream: a copy of every event message, for the rule engine to read ahead of readings. */
+  readonly eventStream: string
   private readonly prefix: string
   private readonly windowMs: number
   private readonly maxBatch: number
@@ -106,6 +114,7 @@ export class IngestLog {
   ) {
     this.prefix = options.prefix
     this.stream = `${options.prefix}ingest`
+    this.eventStream = `${options.prefix}ingest:events`
     this.windowMs = options.dedupWindowMs ?? 600_000
     this.maxBatch = options.maxBatch ?? 256
     this.maxBatchItems = options.maxBatchItems ?? 2000
@@ -135,10 +144,12 @@ export class IngestLog {
     this.pending = []
     this.pendingItems = 0
     try {
-      const keys: string[] = [this.stream, `${this.prefix}batch:${randomUUID()}`]
+      const keys: string[] = [this.stream, `${this.prefix}batch:${randomUUID()}`, this.eventStream]
       const args: string[] = [String(Date.now()), String(this.windowMs)]
       for (const { message } of batch) {
-        const { items, ...head } = message
+        const { items, ...rest } = message
+        const priority = message.type === 'event'
+        const head = priority ? { ...rest, p: 1 } : rest
         keys.push(`${this.prefix}seen:${message.deviceId}:${message.type}`, `${this.prefix}n:${message.deviceId}`)
         let numbered = false
         const members: string[] = []
@@ -150,7 +161,7 @@ export class IngestLog {
           members.push(dedupMember(seq, item.ts, json))
           jsons.push(json)
         }
-        args.push(JSON.stringify(head).slice(0, -1) + ',', numbered ? '1' : '0', members.join('\n'), jsons.join('\n'))
+        args.push(JSON.stringify(head).slice(0, -1) + ',', `${numbered ? '1' : '0'}${priority ? '1' : '0'}`, members.join('\n'), jsons.join('\n'))
       }
       const cmd = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<string[]>>).fwIngestAppend!
       cmd.call(this.redis, keys.length, ...keys, ...args).then(
@@ -188,18 +199,22 @@ export class IngestLog {
    * to it, are kept. Without groups nothing is trimmed.
    */
   async trim(): Promise<number> {
-    const groups = (await this.redis.xinfo('GROUPS', this.stream).catch(() => [])) as unknown[][]
+    return (await this.trimStream(this.stream)) + (await this.trimStream(this.eventStream))
+  }
+
+  private async trimStream(stream: string): Promise<number> {
+    const groups = (await this.redis.xinfo('GROUPS', stream).catch(() => [])) as unknown[][]
     if (groups.length === 0) return 0
     let floor: string | null = null
     for (const raw of groups) {
       const info = toObject(raw)
       const name = String(info.name)
-      const pending = (await this.redis.xpending(this.stream, name)) as [number, string | null, string | null, unknown]
+      const pending = (await this.redis.xpending(stream, name)) as [number, string | null, string | null, unknown]
       const keep = pending[0] > 0 && pending[1] ? pending[1] : String(info['last-delivered-id'])
       if (floor === null || compareIds(keep, floor) < 0) floor = keep
     }
     if (floor === null || floor === '0-0') return 0
-    return this.redis.xtrim(this.stream, 'MINID', floor)
+    return this.redis.xtrim(stream, 'MINID', floor)
   }
 }
 

@@ -30,6 +30,8 @@ interface Base {
   rx: number
   /** The device's server-side message number, set by the ingest log when an item has no seq. */
   n?: number
+  /** Set by the ingest log on an event message it also appended to the events stream (the rule engine reads it there). */
+  p?: 1
 }
 
 export type IngestMessage =

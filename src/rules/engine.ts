@@ -28,6 +28,8 @@ export interface RuleEngineDeps {
   /** Commands (state, correlation): the app's shared connection. */
   redis: Redis
   consumer: LogConsumer
+  /** Reads the ingest log's events stream (fire alarms and every other event, ahead of any backlog of readings). */
+  eventConsumer: LogConsumer
   pool: Pool
   rules: RuleSet
   profiles: ProfileMap
@@ -58,6 +60,10 @@ export interface EngineStats {
   lastError: string | null
 }
 
+/** Where an entry came from: the ingest log, or its events stream (events read ahead of readings). */
+type Source = 'log' | 'events'
+type SourcedEntry = LogEntry & { source: Source }
+
 /** Entries read and not yet done, at most: beyond it the reader waits (memory stays bounded under any backlog). */
 const MAX_IN_FLIGHT = 20_000
 
@@ -70,6 +76,17 @@ function isPoison(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code
   if (typeof code === 'string' && /^(22|23|42)[0-9A-Z]{3}$/.test(code)) return true
   return err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError
+}
+
+/** Whether the device's saved state already contains this entry (each stream has its own position). */
+function applied(state: DeviceState, e: SourcedEntry): boolean {
+  const last = e.source === 'log' ? state.lastId : state.lastEventId
+  return !!last && !idAfter(e.id, last)
+}
+
+function markApplied(state: DeviceState, e: SourcedEntry): void {
+  if (e.source === 'log') state.lastId = e.id
+  else state.lastEventId = e.id
 }
 
 /** Stream ids compare as (ms, seq). */
@@ -96,7 +113,7 @@ export class RuleEngine {
   /** Entries handed to a device queue and not yet done. */
   private readonly inFlight = new Set<string>()
   private resume: (() => void) | null = null
-  private toAck: string[] = []
+  private readonly toAck: Record<Source, string[]> = { log: [], events: [] }
   private ackTimer: NodeJS.Timeout | null = null
   private readonly heard = new Map<string, number>()
   /** Per unit: the correlation signals of the window (rule|device|point, when). */
@@ -128,6 +145,7 @@ export class RuleEngine {
 
   async start(): Promise<void> {
     await this.d.consumer.ensureGroup()
+    await this.d.eventConsumer.ensureGroup()
     await this.refreshTestModes()
     // Single-source fire alerts still within a correlation window, so a confirmation after a restart still upgrades.
     const corr = this.d.rules.correlation
@@ -138,7 +156,7 @@ export class RuleEngine {
     this.testModeTimer = setInterval(() => void this.refreshTestModes().catch(() => undefined), this.d.testModeRefreshMs ?? 5000)
     this.testModeTimer.unref()
     this.running = true
-    this.loop = this.run()
+    this.loop = Promise.all([this.run(this.d.consumer, 'log'), this.run(this.d.eventConsumer, 'events')]).then(() => undefined)
     // Alert changes whose side effects did not all happen (a crash after the commit, Redis away) are sent again.
     this.redispatchTimer = setInterval(() => {
       if (this.redispatching) return
@@ -195,26 +213,35 @@ export class RuleEngine {
    * not yet done. An entry is acked once done (acks go in batches every few milliseconds), so the log is never
    * waited on per batch and a slow device holds up only itself.
    */
-  private async run(): Promise<void> {
+  private async run(consumer: LogConsumer, source: Source): Promise<void> {
     let backoff = 100
     while (this.running) {
       try {
-        if (this.inFlight.size >= MAX_IN_FLIGHT) {
+        // The events reader never waits for room: events are few, and they are what must not wait.
+        if (source === 'log' && this.inFlight.size >= MAX_IN_FLIGHT) {
           await new Promise<void>((r) => (this.resume = r))
           continue
         }
-        const batch = await this.d.consumer.next()
+        const batch = await consumer.next()
         backoff = 100
         if (batch.length === 0) continue
         this.stats.batches++
-        for (const e of batch) {
-          if (this.inFlight.has(e.id)) continue // read again while still queued (pending entries after a claim)
+        for (const read of batch) {
+          const e: SourcedEntry = { ...read, source }
+          const key = `${source}:${e.id}`
+          if (this.inFlight.has(key)) continue // read again while still queued (pending entries after a claim)
           if (!e.message) {
             // Trimmed while pending, or unreadable: the telemetry writer keeps those aside; nothing to evaluate.
-            this.acked(e.id)
+            this.acked(e)
             continue
           }
           const m = e.message
+          // Its copy in the events stream is evaluated (by the other reader): here it only counts as a sign of life.
+          if (source === 'log' && m.type === 'event' && m.p === 1) {
+            this.heard.set(m.deviceId, Math.max(this.heard.get(m.deviceId) ?? 0, m.rx))
+            this.acked(e)
+            continue
+          }
           // A will (`offline`) is not a sign of life; the evaluator does not count it either.
           if (!(m.type === 'status' && m.items.every((i) => i.status === 'offline'))) this.heard.set(m.deviceId, Math.max(this.heard.get(m.deviceId) ?? 0, m.rx))
           // The common case, done at once: the device has nothing queued, its state is in memory, and the message
@@ -222,23 +249,23 @@ export class RuleEngine {
           let first: Effect[] | null = null
           if (!this.queues.has(m.deviceId) && this.cache.has(m.deviceId)) {
             const state = this.touch(m.deviceId)
-            if (state.lastId && !idAfter(e.id, state.lastId)) {
+            if (applied(state, e)) {
               this.stats.replaysSkipped++
-              this.acked(e.id)
+              this.acked(e)
               continue
             }
             const effects = evaluate(state, this.rulesOf(m), m)
             this.stats.messages++
             if (effects.length === 0 && state.dirty.size === 0) {
-              this.acked(e.id)
+              this.acked(e)
               continue
             }
-            state.lastId = e.id
+            markApplied(state, e)
             first = effects
           }
-          this.inFlight.add(e.id)
+          this.inFlight.add(key)
           void this.onDevice(m.deviceId, () => this.handleEntry(e, first)).finally(() => {
-            this.inFlight.delete(e.id)
+            this.inFlight.delete(key)
             if (this.resume && this.inFlight.size < MAX_IN_FLIGHT / 2) {
               this.resume()
               this.resume = null
@@ -249,7 +276,7 @@ export class RuleEngine {
         this.stats.failures++
         this.stats.lastError = (err as Error).message
         this.d.log.warn({ err, retryInMs: backoff }, 'reading the ingest log failed; retrying')
-        if (String((err as Error).message).includes('NOGROUP')) await this.d.consumer.ensureGroup().catch(() => undefined)
+        if (String((err as Error).message).includes('NOGROUP')) await consumer.ensureGroup().catch(() => undefined)
         await new Promise((r) => setTimeout(r, backoff))
         backoff = Math.min(backoff * 2, 5000)
       }
@@ -257,7 +284,7 @@ export class RuleEngine {
   }
 
   /** One entry, on its device's queue, until it is done: evaluated, dead-lettered, or found already applied. */
-  private async handleEntry(entry: LogEntry, evaluated: Effect[] | null = null): Promise<void> {
+  private async handleEntry(entry: SourcedEntry, evaluated: Effect[] | null = null): Promise<void> {
     let backoff = 100
     for (let attempt = 1; ; attempt++) {
       try {
@@ -268,7 +295,7 @@ export class RuleEngine {
           await this.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, evaluated)
           await this.save(state)
         } else await this.handleMessage(entry)
-        this.acked(entry.id)
+        this.acked(entry)
         return
       } catch (err) {
         this.stats.failures++
@@ -277,7 +304,7 @@ export class RuleEngine {
         this.cache.delete(entry.message!.deviceId)
         if (isPoison(err) && attempt >= 3) {
           await this.deadLetter(entry, err)
-          this.acked(entry.id)
+          this.acked(entry)
           return
         }
         if (!this.running && !isPoison(err)) return // stopping: left pending, read again at the next start
@@ -288,20 +315,22 @@ export class RuleEngine {
     }
   }
 
-  private acked(id: string): void {
-    this.toAck.push(id)
+  private acked(e: SourcedEntry): void {
+    this.toAck[e.source].push(e.id)
     this.ackTimer ??= setTimeout(() => void this.flush(), 10)
   }
 
   /** Ack what is done and record who was heard: one round trip for many entries. */
   private async flush(): Promise<void> {
     this.ackTimer = null
-    const ids = this.toAck.splice(0)
+    const ids = this.toAck.log.splice(0)
+    const eventIds = this.toAck.events.splice(0)
     const heard = [...this.heard]
     this.heard.clear()
     try {
       const multi = this.d.redis.multi()
       if (ids.length) multi.xack(this.d.consumer.stream, this.d.consumer.group, ...ids)
+      if (eventIds.length) multi.xack(this.d.eventConsumer.stream, this.d.eventConsumer.group, ...eventIds)
       if (heard.length) multi.zadd(this.heardKey, ...heard.flatMap(([id, rx]) => [rx, id]))
       await multi.exec()
     } catch (err) {
@@ -314,12 +343,12 @@ export class RuleEngine {
    * An entry that fails the same way every time must not stop its device's alarms behind it: it goes to the
    * dead-letter stream with the reason, and its device's state records it as done.
    */
-  private async deadLetter(entry: LogEntry, cause: unknown): Promise<void> {
+  private async deadLetter(entry: SourcedEntry, cause: unknown): Promise<void> {
     const m = entry.message!
     for (;;) {
       try {
         await this.d.redis.xadd(this.d.deadLetterStream, 'MAXLEN', '~', 100_000, '*', 'id', entry.id, 'm', JSON.stringify(m), 'error', String((cause as Error)?.message ?? cause))
-        await this.d.redis.hset(this.stateKey(m.deviceId), 'M|last', entry.id)
+        await this.d.redis.hset(this.stateKey(m.deviceId), entry.source === 'log' ? 'M|last' : 'M|lastp', entry.id)
         break
       } catch (err) {
         if (!this.running) return
@@ -332,19 +361,19 @@ export class RuleEngine {
     this.d.log.error({ err: cause, entryId: entry.id, deviceId: m.deviceId }, 'entry cannot be evaluated; moved to the rule dead-letter stream')
   }
 
-  private async handleMessage(entry: LogEntry): Promise<void> {
+  private async handleMessage(entry: SourcedEntry): Promise<void> {
     const m = entry.message!
     await this.load(new Set([m.deviceId]))
     const state = this.touch(m.deviceId)
     // Already in the saved state: read again after a restart or a failure.
-    if (state.lastId && !idAfter(entry.id, state.lastId)) {
+    if (applied(state, entry)) {
       this.stats.replaysSkipped++
       return
     }
     const effects = evaluate(state, this.rulesOf(m), m)
     this.stats.messages++
     if (effects.length === 0 && state.dirty.size === 0) return
-    state.lastId = entry.id
+    markApplied(state, entry)
     await this.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, effects)
     await this.save(state)
   }

@@ -32,6 +32,8 @@ export interface DeviceState {
    * again after a failure skips what the saved state already contains, so no edge happens twice.
    */
   lastId: string | null
+  /** The same for the events stream (events are read there, ahead of readings). */
+  lastEventId: string | null
   /** Newest device time evaluated, and when its message was received (memory only). */
   lastTs: number
   lastRx: number
@@ -44,7 +46,7 @@ export type Effect =
   | { type: 'cancelTimer'; rule: CompiledRule; point: string; since: number }
 
 export function newDeviceState(deviceId: string): DeviceState {
-  return { deviceId, leaves: new Map(), rules: new Map(), samples: new Map(), dirty: new Set(), lastId: null, lastTs: 0, lastRx: 0 }
+  return { deviceId, leaves: new Map(), rules: new Map(), samples: new Map(), dirty: new Set(), lastId: null, lastEventId: null, lastTs: 0, lastRx: 0 }
 }
 
 const leafKey = (rule: CompiledRule, leaf: Condition, point: string) => `${rule.id}|${leaf.id}|${point}`
@@ -317,6 +319,7 @@ function metricDetail(rule: CompiledRule, values: Record<string, number>): Recor
 export function dirtyFields(state: DeviceState): Map<string, string | null> {
   const out = new Map<string, string | null>()
   if (state.dirty.size > 0 && state.lastId) out.set('M|last', state.lastId)
+  if (state.dirty.size > 0 && state.lastEventId) out.set('M|lastp', state.lastEventId)
   for (const f of state.dirty) {
     const key = f.slice(2)
     if (f.startsWith('L|')) {
@@ -335,6 +338,7 @@ export function restoreState(deviceId: string, hash: Record<string, string>): De
   const state = newDeviceState(deviceId)
   for (const [f, v] of Object.entries(hash)) {
     if (f === 'M|last') state.lastId = v
+    else if (f === 'M|lastp') state.lastEventId = v
     else if (f.startsWith('L|')) state.leaves.set(f.slice(2), Number(v))
     else if (f.startsWith('R|')) {
       try {

@@ -65,13 +65,18 @@ export function buildRulesRuntime(o: {
   followUps.attach(o.runEngine)
 
   let engineRedis: Redis | null = null
+  let eventRedis: Redis | null = null
   let engine: RuleEngine | null = null
   if (o.runEngine) {
     engineRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })
     engineRedis.on('error', (err) => log.warn({ err }, 'Redis connection error (rule engine)'))
+    // Blocking reads hold a connection each: the events reader has its own.
+    eventRedis = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })
+    eventRedis.on('error', (err) => log.warn({ err }, 'Redis connection error (rule engine events)'))
     engine = new RuleEngine({
       redis,
       consumer: new LogConsumer(engineRedis, { stream: o.ingestStream, group: RULES_GROUP, consumer: config.consumerName, batchSize: 500 }),
+      eventConsumer: new LogConsumer(eventRedis, { stream: `${o.ingestStream}:events`, group: RULES_GROUP, consumer: config.consumerName, batchSize: 100 }),
       pool,
       rules,
       profiles,
@@ -94,8 +99,9 @@ export function buildRulesRuntime(o: {
     engine,
     async start() {
       await jobs.start(o.runEngine)
-      if (engine && engineRedis) {
+      if (engine && engineRedis && eventRedis) {
         await engineRedis.connect()
+        await eventRedis.connect()
         await engine.start()
       }
     },
@@ -103,6 +109,7 @@ export function buildRulesRuntime(o: {
       if (engine) await engine.stop()
       await jobs.close()
       engineRedis?.disconnect()
+      eventRedis?.disconnect()
       await risk.idle()
     }
   }
