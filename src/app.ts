@@ -16,13 +16,13 @@ import { loadProfiles, type ProfileMap } from './ingest/profiles.js'
 import { IngestLog } from './ingest/ingest-log.js'
 import { Rejections } from './ingest/rejections.js'
 import { startBroker, type Broker } from './broker/index.js'
-import { Presence } from './broker/presence.js'
+import { Presence, DeviceStateFeed } from './broker/presence.js'
 import { DeviceAuthenticator } from './broker/authenticate.js'
 import { buildApi, type Api } from './api/index.js'
 import { createModbusPollers, type ModbusPollers } from './ingest/modbus/index.js'
 import type { AlertService } from './alerts/alert-service.js'
 import type { RiskService } from './alerts/risk.js'
-import { alertsTopic, type LivePublisher } from './alerts/live.js'
+import { alertsTopic, LivePublisher } from './alerts/live.js'
 import type { Notifier } from './alerts/notifier.js'
 import { loadRules, type RuleSet } from './rules/rule-set.js'
 import type { Jobs } from './rules/jobs.js'
@@ -30,6 +30,7 @@ import { buildRulesRuntime, RULES_GROUP } from './rules/runtime.js'
 import { EngineThread } from './rules/engine-thread.js'
 import { AuthService, deriveJwtSecret } from './auth/auth-service.js'
 import { ScopeGuard } from './auth/scope.js'
+import { LiveHub } from './api/routes/live.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
 export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: RULES_GROUP } as const
@@ -52,6 +53,8 @@ export interface App {
   readonly engine: EngineThread
   readonly jobs: Jobs
   readonly live: LivePublisher
+  /** The WebSocket clients of the live channel (/api/v1/live). */
+  readonly liveHub: LiveHub
   readonly notifier: Notifier
   /** Set once started. */
   broker: Broker | null
@@ -83,7 +86,6 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
 
   const ingestLog = new IngestLog(redis, { prefix: config.redisPrefix })
   const rejections = new Rejections(log.child({ component: 'ingest' }))
-  const presence = new Presence(registry, log)
   const authenticator = new DeviceAuthenticator(registry, redis, config.redisPrefix)
   const writer = new WriterThread(
     {
@@ -103,6 +105,9 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   // The API's side of alerts (operators acknowledging, resolving): the same listeners as the engine's thread.
   const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false })
   const { alerts, risk, jobs, live, notifier } = runtime
+  // Devices going online or offline go out on the live channel with the alert changes (same stream, same order).
+  const deviceFeed = new DeviceStateFeed(redis, { stream: live.stream, channel: live.channel, keep: LivePublisher.KEEP }, log.child({ component: 'live' }))
+  const presence = new Presence(registry, log, undefined, deviceFeed)
   // The rule engine runs in a thread of its own (src/rules/engine-worker.ts).
   const engine = new EngineThread({ config, ingestStream: ingestLog.stream }, log.child({ component: 'rules' }))
   // Every alert change, from either thread, goes out on MQTT v1/alerts/{unitId} from here, where the broker is.
@@ -113,7 +118,9 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     if (!publish) return
     let unitId: string
     try {
-      unitId = (JSON.parse(body) as { alert: { unitId: string } }).alert.unitId
+      const message = JSON.parse(body) as { type: string; alert?: { unitId: string } }
+      if (message.type !== 'alert' || !message.alert) return // device state changes are not for MQTT
+      unitId = message.alert.unitId
     } catch {
       return
     }
@@ -138,11 +145,14 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     refreshTtlS: config.refreshTokenTtlS
   })
   const guard = new ScopeGuard(pool)
+  // One subscriber (liveSubscriber) for every WebSocket of the live channel; the hub filters per caller's scope.
+  const liveHub = new LiveHub({ redis, stream: live.stream, channel: live.channel, auth, guard, log: log.child({ component: 'live' }) })
 
   const api = await buildApi({
     adminToken: config.adminToken,
     auth,
     guard,
+    liveHub,
     redis,
     redisPrefix: config.redisPrefix,
     log,
@@ -214,6 +224,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     engine,
     jobs,
     live,
+    liveHub,
     notifier,
     broker: null,
 
@@ -238,6 +249,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       if (config.ruleEngine) await engine.start()
       await liveSubscriber.connect()
       await liveSubscriber.subscribe(live.channel)
+      liveHub.attach(liveSubscriber)
       trimTimer = setInterval(() => {
         ingestLog.trim().catch((err) => log.warn({ err }, 'ingest log trim failed'))
       }, 5000)
@@ -249,6 +261,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
 
     async stop() {
       if (trimTimer) clearInterval(trimTimer)
+      liveHub.stop()
       liveSubscriber.disconnect()
       // Stop taking messages first, then drain what was taken.
       await app.broker?.close()

@@ -8,12 +8,17 @@
  * named in a body) for every role, checked before the role, so a 403 never confirms a record exists; inside it, a
  * role that may not do the action gets 403; a list is the caller's subtree only.
  *
+ * The live channel (WebSocket /api/v1/live) has a table of its own: which changes each principal's socket carries,
+ * live and when resuming from a last event id.
+ *
  * Then the credentials themselves: no, garbage, expired, revoked and disabled tokens; the login rate limit; refresh
- * token rotation and reuse. The live channel (WebSocket) gets its rows where it is written.
+ * token rotation and reuse.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SignJWT } from 'jose'
-import { ADMIN_TOKEN, apiWithToken, loginAt, startTestApp, type ApiCall, type TestApp } from './helpers/env.js'
+import mqtt from 'mqtt'
+import { ADMIN_TOKEN, ROOT_USER, apiWithToken, loginAt, startTestApp, type ApiCall, type TestApp } from './helpers/env.js'
+import { LiveClient, type LiveMessage } from './helpers/live-client.js'
 import { deriveJwtSecret } from '../src/auth/auth-service.js'
 import type { AlertClass } from '../schemas/alerts.js'
 
@@ -84,6 +89,21 @@ const WRITES: [string, Row][] = [
   ['DELETE /api-keys/{id}',           [[204, 204], [204, 404],  [403, 404],  [403, 404],  [403, 404],  [403, 404]]]
 ]
 
+// The live channel: whether a change on A's side and on B's reaches the principal's socket (R) or never does (N) — not
+// as a message, not as an id. Live, and in the backlog of a socket resuming from a last event id from before it.
+const R = 'received'
+const N = 'never'
+type Got = typeof R | typeof N
+type LiveRow = [root: [Got, Got], admin: [Got, Got], operator: [Got, Got], inspector: [Got, Got], viewer: [Got, Got], key: [Got, Got]]
+
+// prettier-ignore
+const LIVE: [string, LiveRow][] = [
+  //                                   root        admin-a      operator-a   inspector-a  viewer-a     key-a (operator)
+  ['WS /live alert change',           [[R, R],     [R, N],      [R, N],      [R, N],      [R, N],      [R, N]]],
+  ['WS /live device online',          [[R, R],     [R, N],      [R, N],      [R, N],      [R, N],      [R, N]]],
+  ['WS /live resumed: alert change',  [[R, R],     [R, N],      [R, N],      [R, N],      [R, N],      [R, N]]]
+]
+
 // Not about a record of A or B.
 // prettier-ignore
 const UNTARGETED: [string, [root: Expect, admin: Expect, operator: Expect, inspector: Expect, viewer: Expect, key: Expect]][] = [
@@ -96,6 +116,8 @@ const UNTARGETED: [string, [root: Expect, admin: Expect, operator: Expect, inspe
 let t: TestApp
 let base: string
 const as = {} as Record<Who, ApiCall>
+/** The bearer each principal calls with (for the live channel, which takes it in the query). */
+const tokens = {} as Record<Who, string>
 let seq = 0
 const next = () => `m${++seq}`
 
@@ -103,6 +125,8 @@ interface Fixture {
   district: string
   unit: string
   device: string
+  /** The device's MQTT secret, to bring it online. */
+  secret: string
   alert: string
   /** A viewer bound to the district: the target of the user rows. */
   user: string
@@ -166,7 +190,7 @@ beforeAll(async () => {
       contactPhone: '0571-0000000'
     })
     const device = `device-${side.toLowerCase()}`
-    await root('POST', '/api/v1/devices', { id: device, unitId: unit, kind: 'alarm_panel' })
+    const { secret } = await root<{ secret: string }>('POST', '/api/v1/devices', { id: device, unitId: unit, kind: 'alarm_panel' })
     const alert = await t.app.alerts.raise({
       unitId: unit,
       deviceId: device,
@@ -181,7 +205,7 @@ beforeAll(async () => {
     })
     const target = await user(`target-${side.toLowerCase()}`, 'viewer', DISTRICT[side])
     const key = await root<{ apiKey: { id: string } }>('POST', '/api/v1/api-keys', { name: `key-${side.toLowerCase()}-listed`, role: 'viewer', jurisdictionId: DISTRICT[side] })
-    fx[side] = { district: DISTRICT[side], unit, device, alert: alert.alert.id, user: target, apiKey: key.apiKey.id }
+    fx[side] = { district: DISTRICT[side], unit, device, secret, alert: alert.alert.id, user: target, apiKey: key.apiKey.id }
   }
 
   for (const role of ['admin', 'operator', 'inspector', 'viewer'] as const) {
@@ -189,9 +213,12 @@ beforeAll(async () => {
     await user(username, role, DISTRICT.A)
     const { accessToken } = await loginAt(base, username, password(username))
     as[username] = apiWithToken(base, () => accessToken)
+    tokens[username] = accessToken
   }
   const key = await root<{ key: string }>('POST', '/api/v1/api-keys', { name: 'key-a', role: 'operator', jurisdictionId: DISTRICT.A })
   as['key-a'] = apiWithToken(base, () => key.key)
+  tokens['key-a'] = key.key
+  tokens.root = (await loginAt(base, ROOT_USER.username, ROOT_USER.password)).accessToken
 })
 afterAll(async () => {
   await t?.dispose()
@@ -429,6 +456,90 @@ describe('what a caller bound to A can learn about B', () => {
   })
 })
 
+// --- the live channel --------------------------------------------------------------------------------------------
+
+describe('the live channel', () => {
+  /** Root's socket: sees every change, so it gives each change's event id, and what a caller of A must not get. */
+  let observer: LiveClient
+  beforeAll(async () => {
+    observer = await LiveClient.open(t.httpPort, tokens.root)
+  })
+  afterAll(async () => {
+    await observer?.close()
+  })
+
+  const isAlert = (id: string) => (m: LiveMessage) => m.type === 'alert' && (m.alert as { id: string }).id === id
+  const isDevice = (deviceId: string, online: boolean) => (m: LiveMessage) => m.type === 'device' && m.deviceId === deviceId && m.online === online
+
+  /** Make a change on the side; its event id (as the observer got it), and what undoes it. */
+  type Change = (side: Side) => Promise<{ eventId: string; undo?: () => Promise<void> }>
+  const alertChange: Change = async (side) => {
+    const alert = await raise(fx[side].unit)
+    return { eventId: (await observer.next(isAlert(alert.id))).eventId! }
+  }
+  const CHANGES: Record<string, { change: Change; resumed: boolean }> = {
+    'WS /live alert change': { change: alertChange, resumed: false },
+    'WS /live device online': {
+      change: async (side) => {
+        const from = observer.messages.length
+        const device = await mqtt.connectAsync(t.mqttUrl, { clientId: fx[side].device, username: fx[side].device, password: fx[side].secret, reconnectPeriod: 0 })
+        const online = await observer.next(isDevice(fx[side].device, true), 5000, from)
+        return {
+          eventId: online.eventId!,
+          // Offline again before the next cell brings it online (a new connection replacing a live one changes nothing).
+          undo: async () => {
+            const at = observer.messages.length
+            await device.endAsync()
+            await observer.next(isDevice(fx[side].device, false), 5000, at)
+          }
+        }
+      },
+      resumed: false
+    },
+    'WS /live resumed: alert change': { change: alertChange, resumed: true }
+  }
+
+  /** Nothing of B in what the socket got: no id of B's unit, device or district. */
+  const mentionsB = (messages: LiveMessage[]) => [fx.B.unit, fx.B.device, DISTRICT.B].some((id) => JSON.stringify(messages).includes(`"${id}"`))
+
+  it('has a change for every row and a row for every change', () => {
+    expect(LIVE.map(([e]) => e).sort()).toEqual(Object.keys(CHANGES).sort())
+  })
+
+  const liveCells = LIVE.flatMap(([row, got]) =>
+    WHO.flatMap((who, i) => SIDES.map((side, j): [string, Who, string, Side, Got] => [`${who} ${row} on ${side}'s → ${got[i]![j]!}`, who, row, side, got[i]![j]!]))
+  )
+
+  it.each(liveCells)('%s', async (_label, who, row, side, expected) => {
+    const { change, resumed } = CHANGES[row]!
+    if (resumed) {
+      // Connected after the change, from the last event id before it: the backlog (everything before `ready`).
+      const last = observer.lastEventId()
+      const { eventId, undo } = await change(side)
+      const socket = await LiveClient.open(t.httpPort, tokens[who], last)
+      const got = socket.backlog().some((m) => m.eventId === eventId)
+      expect(got ? R : N).toBe(expected)
+      if (expected === N) expect(mentionsB(socket.messages)).toBe(false)
+      await socket.close()
+      await undo?.()
+      return
+    }
+    const socket = await LiveClient.open(t.httpPort, tokens[who])
+    const { eventId, undo } = await change(side)
+    if (expected === R) {
+      await socket.next((m) => m.eventId === eventId)
+    } else {
+      // Changes reach a socket in the stream's order: had this one been sent, it would be in before a later one of A.
+      const sentinel = await raise(fx.A.unit)
+      await socket.next(isAlert(sentinel.id))
+      expect(socket.messages.some((m) => m.eventId === eventId)).toBe(false)
+      expect(mentionsB(socket.messages)).toBe(false)
+    }
+    await socket.close()
+    await undo?.()
+  })
+})
+
 // --- credentials -------------------------------------------------------------------------------------------------
 
 describe('credentials', () => {
@@ -475,6 +586,37 @@ describe('credentials', () => {
       body: JSON.stringify({ refreshToken: session.refreshToken })
     })
     expect(refreshed.status).toBe(401)
+  })
+
+  it('the live channel refuses what the API refuses, closing with 4401 before it sends anything', async () => {
+    const viewer = (await t.app.auth.listUsers(null, { limit: 1000, offset: 0 })).items.find((u) => u.username === 'viewer-a')!
+    const now = Math.floor(Date.now() / 1000)
+    const expired = await new SignJWT({ role: 'viewer' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(viewer.id)
+      .setIssuer('firewatch')
+      .setIssuedAt(now - 3600)
+      .setExpirationTime(now - 60)
+      .sign(new Uint8Array(deriveJwtSecret(ADMIN_TOKEN)))
+    const revoked = await root<{ key: string; apiKey: { id: string } }>('POST', '/api/v1/api-keys', { name: 'live-revoked', role: 'viewer', jurisdictionId: DISTRICT.A })
+    expect((await t.api('DELETE', `/api/v1/api-keys/${revoked.apiKey.id}`)).status).toBe(204)
+    const id = await user('live-disabled', 'viewer', DISTRICT.A)
+    const disabled = (await loginAt(base, 'live-disabled', password('live-disabled'))).accessToken
+    expect((await t.api('PATCH', `/api/v1/users/${id}`, { disabled: true })).status).toBe(200)
+
+    const refused: Record<string, Record<string, string>> = {
+      none: {},
+      garbage: { token: 'not-a-token' },
+      'the bootstrap token': { token: ADMIN_TOKEN },
+      'an expired access token': { token: expired },
+      'a revoked API key': { token: revoked.key },
+      "a disabled user's token": { token: disabled }
+    }
+    for (const [what, query] of Object.entries(refused)) {
+      const socket = await LiveClient.connect(t.httpPort, query)
+      expect((await socket.whenClosed()).code, what).toBe(4401)
+      expect(socket.messages, what).toEqual([])
+    }
   })
 
   it('answers 429 to the 11th login attempt within a minute for one username, not to another username', async () => {

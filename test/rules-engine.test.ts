@@ -66,7 +66,7 @@ describe('rule engine', () => {
         return a.length ? a : null
       })
       expect(alert).toMatchObject({ class: 'fire', severity: 'critical', status: 'open', point: '1-02-034', ruleId: 'fire_event', active: true })
-      await waitFor(async () => live.some((m) => (m as { alert: Alert }).alert.id === alert!.id))
+      await waitFor(async () => live.some((m) => (m as { alert?: Alert }).alert?.id === alert!.id))
       const out = await waitFor(async () => onMqtt.find((m) => m.body.alert.id === alert!.id))
       expect(out.topic).toBe(`v1/alerts/${dev.unitId}`)
       expect(out.body.change).toBe('opened')

@@ -329,6 +329,8 @@ export async function alertsPhase(opts: AlertsOptions, cleanup: RunCleanup): Pro
       } catch {
         return
       }
+      // The channel also carries device state changes (type 'device').
+      if ((m as { type?: string }).type !== 'alert') return
       liveChanges[m.change] = (liveChanges[m.change] ?? 0) + 1
       if (m.change !== 'opened') return
       const f = byKey.get(`${m.alert.deviceId}|${m.alert.point}`)

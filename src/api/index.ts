@@ -6,6 +6,7 @@ import { timingSafeEqual, createHash } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyError, type FastifyBaseLogger } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { Logger } from '../logger.js'
 import { FirewatchError } from '../errors.js'
@@ -17,9 +18,10 @@ import { alertRoutes, type AlertDeps } from './routes/alerts.js'
 import { authRoutes, type AuthDeps } from './routes/auth.js'
 import { can, type Action, type Principal } from '../auth/principal.js'
 import { riskRoutes, type RiskDeps } from './routes/risk.js'
+import { liveRoutes, type LiveDeps } from './routes/live.js'
 import type { ScopedKind } from '../auth/scope.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps {
   adminToken: string
   log: Logger
 }
@@ -49,9 +51,19 @@ const BOOTSTRAP: Principal = { kind: 'bootstrap', id: 'bootstrap', name: 'bootst
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
+/** The live channel takes its credentials in the query (`?token=`): request logs show the URL without them. */
+const redactUrl = (url: string) => url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]')
+const requestSerializer = (req: { method?: string; url?: string; ip?: string; host?: string; socket?: { remotePort?: number } }) => ({
+  method: req.method,
+  url: req.url === undefined ? undefined : redactUrl(req.url),
+  host: req.host,
+  remoteAddress: req.ip,
+  remotePort: req.socket?.remotePort
+})
+
 export async function buildApi(deps: ApiDeps): Promise<Api> {
   const app = Fastify({
-    loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
+    loggerInstance: deps.log.child({ component: 'api' }, { serializers: { req: requestSerializer } }) as FastifyBaseLogger,
     bodyLimit: 256 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } }
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -64,6 +76,16 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
     }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
+  // Before any route, so an upgrade to a route without a WebSocket handler is refused (the live channel: routes/live.ts).
+  await app.register(websocket, {
+    // Clients have nothing to send on the live channel.
+    options: { maxPayload: 4096 },
+    // A client that went away uncleanly (ECONNRESET) is not a server error.
+    errorHandler: (err, socket, req) => {
+      req.log.debug({ err }, 'WebSocket connection error')
+      socket.terminate()
+    }
+  })
 
   app.setErrorHandler((err: FastifyError | FirewatchError, req, reply) => {
     if (err instanceof FirewatchError) {
@@ -132,6 +154,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(telemetryRoutes(deps))
       await v1.register(alertRoutes(deps))
       await v1.register(riskRoutes(deps))
+      await v1.register(liveRoutes(deps))
     },
     { prefix: '/api/v1' }
   )

@@ -160,7 +160,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       opts.ingestLog.append(message).then(
         () => {
           const status = message.type === 'status' ? message.items[0]!.status === 'online' : null
-          presence.seen(device.deviceId, client, status)
+          presence.seen(device.deviceId, client, status, device.unitId)
           done(null)
         },
         (err: Error) => {
@@ -188,7 +188,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
   })
 
   aedes.on('clientReady', (client: DeviceClient) => {
-    if (client.device) presence.connected(client.device.deviceId, client)
+    if (client.device) presence.connected(client.device.deviceId, client, client.device.unitId)
   })
   aedes.on('clientDisconnect', (client: DeviceClient) => {
     if (client.device) presence.disconnected(client.device.deviceId, client)

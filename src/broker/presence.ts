@@ -1,9 +1,57 @@
 /**
  * Device presence: online while a connection is up (and as the device's `status` says), last seen at its latest
  * message. Changes are kept in memory and written to PostgreSQL in batches, so a busy device costs no query per message.
+ * A device going online or offline is also published at once on the live channel ({@link DeviceStateFeed}).
  */
+import type { Redis } from 'ioredis'
 import type { RegistryRepository } from '../store/registry-repository.js'
 import type { Logger } from '../logger.js'
+
+/** A device went online or offline: a message of the live channel, beside the alert changes (src/alerts/live.ts). */
+export interface DeviceStateMessage {
+  type: 'device'
+  deviceId: string
+  unitId: string
+  online: boolean
+  at: string
+  /** Id of the entry in the live stream (added on the way out). */
+  eventId?: string
+}
+
+// The script of src/alerts/live.ts: the stream entry, then the same message with its entry id on the channel, in one
+// step, so device changes share the alert changes' order and their resume (the live stream).
+// KEYS: the live stream; ARGV: the message (a JSON object), the channel, how many entries the stream keeps.
+const PUBLISH = `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
+local withId = string.sub(ARGV[1], 1, -2) .. ',"eventId":"' .. id .. '"}'
+redis.call('PUBLISH', ARGV[2], withId)
+return withId
+`
+
+/** Publishes device state changes on the live stream and channel (the names LivePublisher uses). */
+export class DeviceStateFeed {
+  published = 0
+  /** The last publish, so `idle()` can wait for it (commands on one connection run in the order sent). */
+  private last: Promise<unknown> = Promise.resolve()
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly live: { stream: string; channel: string; keep: number },
+    private readonly log: Logger
+  ) {}
+
+  /** Not awaited by presence: a device's connection never waits on Redis. Publishes keep the order they were made in. */
+  publish(message: DeviceStateMessage): void {
+    this.last = this.redis.eval(PUBLISH, 1, this.live.stream, JSON.stringify(message), this.live.channel, this.live.keep).then(
+      () => this.published++,
+      (err: Error) => this.log.warn({ err, deviceId: message.deviceId, online: message.online }, 'device state not published live')
+    )
+  }
+
+  idle(): Promise<unknown> {
+    return this.last
+  }
+}
 
 interface Pending {
   lastSeen: Date
@@ -16,11 +64,18 @@ export class Presence {
   private flushing: Promise<void> | null = null
   /** The connection currently serving each device; a stale connection closing must not mark a live device offline. */
   private connections = new Map<string, object>()
+  /** What the live channel was last told of each device (online or not), so only changes are published. */
+  private published = new Map<string, boolean>()
+  /** Each device's unit, as the broker or poller said when it connected (devices do not change unit). */
+  private units = new Map<string, string>()
+  /** Devices whose unit is being looked up; their changes wait behind the lookup, in order. */
+  private lookups = new Map<string, Promise<void>>()
 
   constructor(
     private readonly registry: RegistryRepository,
     private readonly log: Logger,
-    private readonly flushMs = 1000
+    private readonly flushMs = 1000,
+    private readonly feed: DeviceStateFeed | null = null
   ) {}
 
   start(): void {
@@ -32,9 +87,13 @@ export class Presence {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     await this.flush()
+    await Promise.all(this.lookups.values())
+    await this.feed?.idle()
   }
 
-  connected(deviceId: string, connection: object): void {
+  /** `unitId`: the device's unit, for the live channel's scope (looked up in the registry when not given). */
+  connected(deviceId: string, connection: object, unitId?: string): void {
+    if (unitId) this.units.set(deviceId, unitId)
     this.connections.set(deviceId, connection)
     this.mark(deviceId, true)
   }
@@ -46,7 +105,8 @@ export class Presence {
   }
 
   /** A message from this connection; a status from a connection that is no longer the device's changes nothing. */
-  seen(deviceId: string, connection: object, online: boolean | null = null): void {
+  seen(deviceId: string, connection: object, online: boolean | null = null, unitId?: string): void {
+    if (unitId) this.units.set(deviceId, unitId)
     const current = this.connections.get(deviceId)
     this.mark(deviceId, current === undefined || current === connection ? online : null)
   }
@@ -59,6 +119,34 @@ export class Presence {
     } else {
       this.pending.set(deviceId, { lastSeen: new Date(), online })
     }
+    if (online !== null) this.changed(deviceId, online)
+  }
+
+  /**
+   * Publish a change of online state (not a repeat: a will after the disconnect, a second `online` status) on the
+   * live channel, at once rather than at the next flush: an operator's screen should not wait for PostgreSQL.
+   */
+  private changed(deviceId: string, online: boolean): void {
+    const feed = this.feed
+    if (!feed || this.published.get(deviceId) === online) return
+    this.published.set(deviceId, online)
+    const at = new Date().toISOString()
+    const unitId = this.units.get(deviceId)
+    const pending = this.lookups.get(deviceId)
+    if (unitId && !pending) return feed.publish({ type: 'device', deviceId, unitId, online, at })
+    // Unit not known (a caller that did not say): look it up once; later changes of the device queue behind it.
+    const next = (pending ?? Promise.resolve())
+      .then(async () => {
+        const unit = this.units.get(deviceId) ?? (await this.registry.getDevice(deviceId))?.unitId
+        if (!unit) return this.log.debug({ deviceId }, 'device state not published live: unknown device')
+        this.units.set(deviceId, unit)
+        feed.publish({ type: 'device', deviceId, unitId: unit, online, at })
+      })
+      .catch((err: unknown) => this.log.warn({ err, deviceId, online }, 'device state not published live: unit lookup failed'))
+      .finally(() => {
+        if (this.lookups.get(deviceId) === next) this.lookups.delete(deviceId)
+      })
+    this.lookups.set(deviceId, next)
   }
 
   /** One flush at a time, so presence changes reach PostgreSQL in the order they happened. */

@@ -39,7 +39,8 @@ export interface PollObserver {
 export const FAULT_POINT = 'modbus'
 
 export interface PresenceSink {
-  connected(deviceId: string, connection: object): void
+  /** `unitId`: the device's unit (the live channel's scope). */
+  connected(deviceId: string, connection: object, unitId?: string): void
   disconnected(deviceId: string, connection: object): void
   seen(deviceId: string, connection: object, online?: boolean | null): void
 }
@@ -138,7 +139,7 @@ export class DevicePoller {
     this.failures = 0
     if (!this.answering) {
       this.answering = true
-      this.deps.presence?.connected(deviceId, this)
+      this.deps.presence?.connected(deviceId, this, this.target.unitId)
     } else {
       this.deps.presence?.seen(deviceId, this)
     }
