@@ -241,7 +241,12 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
         presence,
         rejections,
         log: log.child({ component: 'broker' }),
-        integratorToken: config.adminToken
+        integratorScope: async (key) => {
+          const p = await auth.principal(key)
+          if (p.kind !== 'api_key') throw new Error('not an API key')
+          return p.scope
+        },
+        unitInScope: async (unitId, scope) => (await guard.unitPath(unitId))?.includes(scope) ?? false
       })
       await api.listen({ port: config.httpPort, host: config.host })
       if (config.modbusPolling) await modbus.start()

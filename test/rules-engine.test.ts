@@ -48,8 +48,9 @@ describe('rule engine', () => {
     const live: unknown[] = []
     await sub.subscribe(t.app.live.channel)
     sub.on('message', (_c, m) => live.push(JSON.parse(m)))
-    // An integration subscribed to the MQTT alert topics with the integrator login.
-    const integrator = await mqtt.connectAsync(t.mqttUrl, { clientId: '$integration-1', username: '$integrator', password: ADMIN_TOKEN, reconnectPeriod: 0 })
+    // An integration subscribed to the MQTT alert topics with the integrator login and an API key of every jurisdiction.
+    const key = await apiKey(null)
+    const integrator = await mqtt.connectAsync(t.mqttUrl, { clientId: '$integration-1', username: '$integrator', password: key, reconnectPeriod: 0 })
     clients.push(integrator)
     const onMqtt: { topic: string; body: { change: string; alert: Alert } }[] = []
     integrator.on('message', (topic, payload) => onMqtt.push({ topic, body: JSON.parse(payload.toString()) }))
@@ -86,11 +87,34 @@ describe('rule engine', () => {
   })
 })
 
+/** An operator API key bound to a jurisdiction (null: every one; then an admin key). */
+async function apiKey(jurisdictionId: string | null): Promise<string> {
+  const res = await t.api<{ key: string }>('POST', '/api/v1/api-keys', { name: `mqtt-${jurisdictionId ?? 'all'}`, role: jurisdictionId ? 'operator' : 'admin', jurisdictionId })
+  expect(res.status).toBe(201)
+  return res.body.key
+}
+
 describe('integrator login', () => {
-  it('is refused with a wrong token', async () => {
-    await expect(
-      mqtt.connectAsync(t.mqttUrl, { clientId: '$integration-2', username: '$integrator', password: 'not-the-token', reconnectPeriod: 0 })
-    ).rejects.toThrow(/Not authorized|Bad username or password/)
+  it('is refused with a wrong key, and with the bootstrap token (it opens nothing but the first administrator)', async () => {
+    for (const password of ['fwk_000000000000_not-a-key-not-a-key-not-a-key-not-a-key-abcd', ADMIN_TOKEN]) {
+      await expect(
+        mqtt.connectAsync(t.mqttUrl, { clientId: '$integration-2', username: '$integrator', password, reconnectPeriod: 0 })
+      ).rejects.toThrow(/Not authorized|Bad username or password/)
+    }
+  })
+
+  it('with a key bound to a jurisdiction, subscribes to the units of its subtree one by one, never to a wildcard', async () => {
+    const dev = await t.provision('alarm_panel')
+    const unit = (await t.api<{ jurisdictionId: string }>('GET', `/api/v1/units/${dev.unitId}`)).body
+    const elsewhere = await t.api<{ id: string }>('POST', '/api/v1/jurisdictions', { name: 'Other City', level: 'city' })
+    const c = await mqtt.connectAsync(t.mqttUrl, { clientId: '$integration-3', username: '$integrator', password: await apiKey(unit.jurisdictionId), reconnectPeriod: 0 })
+    clients.push(c)
+    expect((await c.subscribeAsync(`v1/alerts/${dev.unitId}`, { qos: 1 })).map((g) => g.qos)).toEqual([1])
+    await expect(c.subscribeAsync('v1/alerts/+', { qos: 1 })).rejects.toThrow(/Subscribe error/)
+    await expect(c.subscribeAsync('v1/alerts/no-such-unit', { qos: 1 })).rejects.toThrow(/Subscribe error/)
+    const c2 = await mqtt.connectAsync(t.mqttUrl, { clientId: '$integration-4', username: '$integrator', password: await apiKey(elsewhere.body.id), reconnectPeriod: 0 })
+    clients.push(c2)
+    await expect(c2.subscribeAsync(`v1/alerts/${dev.unitId}`, { qos: 1 })).rejects.toThrow(/Subscribe error/)
   })
 })
 

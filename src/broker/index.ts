@@ -12,7 +12,6 @@
 import net from 'node:net'
 import tls from 'node:tls'
 import { once } from 'node:events'
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { Aedes, type Client, type AuthenticateError } from 'aedes'
 import type { Logger } from '../logger.js'
 import type { ProfileMap } from '../ingest/profiles.js'
@@ -40,22 +39,24 @@ export interface BrokerOptions {
   rejections: Rejections
   log: Logger
   /**
-   * Lets an integration subscribe to the alert topics (`v1/alerts/{unitId}`) by logging in as `$integrator` with this
-   * token (FIREWATCH_ADMIN_TOKEN until API keys exist). Null: no integrator logins.
+   * Integrations subscribe to the alert topics (`v1/alerts/{unitId}`) by logging in as `$integrator` with an API key:
+   * this resolves the key to its scope (a jurisdiction id, or null for every one), or throws when it is not valid.
+   * Absent: no integrator logins.
    */
-  integratorToken?: string | null
+  integratorScope?: (apiKey: string) => Promise<string | null>
+  /** Whether a unit lies in a jurisdiction subtree (for integrators' subscriptions). */
+  unitInScope?: (unitId: string, scope: string) => Promise<boolean>
 }
 
 /** The username of read-only alert subscribers; `$` cannot start a device id, so no device can take it. */
 export const INTEGRATOR_USERNAME = '$integrator'
-const digest = (s: string | Buffer) => createHash('sha256').update(s).digest()
 
 type DeviceClient = Client & {
   device?: DeviceIdentity
   /** Another connection that logged in as the same device; this one is being closed [MQTT-3.1.4-2]. */
   replacedBy?: Client
-  /** A read-only subscriber of the alert topics. */
-  integrator?: boolean
+  /** A read-only subscriber of the alert topics, with its API key's scope. */
+  integrator?: { scope: string | null }
 }
 
 export interface Broker {
@@ -89,12 +90,6 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     authenticate(client: DeviceClient, username, password, done) {
       const id = client.id
       if (username === INTEGRATOR_USERNAME) {
-        // Digests compare in constant time whatever the lengths.
-        const ok = !!opts.integratorToken && !!password && timingSafeEqual(digest(password), digest(opts.integratorToken))
-        if (!ok) {
-          rejections.record('bad_credentials', id, 'integrator login with a wrong token')
-          return done(authError(4), false)
-        }
         // A client id that is not a device id ('$' cannot start one), so an integration never displaces a device.
         if (!id.startsWith('$')) {
           rejections.record('bad_credentials', id, 'integrator client id must start with $')
@@ -105,8 +100,21 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
           rejections.record('bad_credentials', id, 'integrators connect with a clean session')
           return done(authError(2), false)
         }
-        client.integrator = true
-        return done(null, true)
+        if (!opts.integratorScope || !password) {
+          rejections.record('bad_credentials', id, 'integrator login without an API key')
+          return done(authError(4), false)
+        }
+        opts.integratorScope(password.toString()).then(
+          (scope) => {
+            client.integrator = { scope }
+            done(null, true)
+          },
+          () => {
+            rejections.record('bad_credentials', id, 'integrator login with an unknown or revoked API key')
+            done(authError(4), false)
+          }
+        )
+        return
       }
       opts.authenticator.verify(id, username, password, (client.conn as { remoteAddress?: string }).remoteAddress).then(
         (result) => {
@@ -172,11 +180,19 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
 
     authorizeSubscribe(client: DeviceClient, sub, done) {
       if (client.integrator) {
-        if (!isAlertFilter(sub.topic)) {
+        const scope = client.integrator.scope
+        const refuse = () => {
           rejections.record('acl_subscribe', client.id, `integrator subscribe to ${sub.topic}`)
-          return done(null, null)
+          done(null, null)
         }
-        return done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 })
+        const grant = () => done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 })
+        if (!isAlertFilter(sub.topic)) return refuse()
+        const unitId = sub.topic.slice('v1/alerts/'.length)
+        if (scope === null) return grant()
+        // A key bound to a jurisdiction subscribes unit by unit, within its subtree; wildcards would reach beyond it.
+        if (unitId === '+' || unitId === '#' || !opts.unitInScope) return refuse()
+        opts.unitInScope(unitId, scope).then((ok) => (ok ? grant() : refuse()), refuse)
+        return
       }
       const deviceId = client.device?.deviceId ?? client.id
       if (!client.device || !authorizeDeviceSubscribe(deviceId, sub.topic)) {
