@@ -33,7 +33,7 @@ let redis: Redis
 const clients: mqtt.MqttClient[] = []
 
 beforeAll(async () => {
-  t = await startTestApp(undefined, { ESCALATE_AFTER_MS: '60000', NOTIFY_INTERVAL_MS: '1000', SWEEP_INTERVAL_MS: '500' })
+  t = await startTestApp(undefined, { RULE_ENGINE: 'true', ESCALATE_AFTER_MS: '60000', NOTIFY_INTERVAL_MS: '1000', SWEEP_INTERVAL_MS: '500' })
   redis = new Redis(REDIS_URL)
 })
 afterAll(async () => {

@@ -111,7 +111,8 @@ describe('Modbus gateways and fault state', () => {
     sim.setFault(5, { kind: 'silent' })
     const p1 = await pollers([target('gw-5', sim.port, 5)])
     await waitFor(async () => of('gw-5', 'event').find((e) => e.type === 'fault'), 5000, 20)
-    expect(await redis.sismember(key, 'gw-5')).toBe(1)
+    // The fault event and the fault marker are two writes: the marker follows the event.
+    await waitFor(async () => (await redis.sismember(key, 'gw-5')) === 1, 2000, 20)
     await p1.stop()
     sim.setFault(5, { kind: 'none' })
     const p2 = await pollers([target('gw-5', sim.port, 5)])

@@ -15,7 +15,7 @@ import { jobId } from '../src/rules/jobs.js'
 let t: TestApp
 const clients: mqtt.MqttClient[] = []
 beforeAll(async () => {
-  t = await startTestApp(undefined, { ESCALATE_AFTER_MS: '1500', ESCALATE_REMIND_MS: '1000', NOTIFY_INTERVAL_MS: '1000', SWEEP_INTERVAL_MS: '500' })
+  t = await startTestApp(undefined, { RULE_ENGINE: 'true', ESCALATE_AFTER_MS: '1500', ESCALATE_REMIND_MS: '1000', NOTIFY_INTERVAL_MS: '1000', SWEEP_INTERVAL_MS: '500' })
 })
 afterAll(async () => {
   for (const c of clients) c.end(true)
@@ -247,7 +247,7 @@ describe('duration timers across a restart', () => {
     ].join('\n')
   )
   const names = uniqueNames('restart')
-  const env = { RULES_DIR: dir, SWEEP_INTERVAL_MS: '60000' }
+  const env = { RULE_ENGINE: 'true', RULES_DIR: dir, SWEEP_INTERVAL_MS: '60000' }
   let app: TestApp
   afterAll(async () => {
     await app?.dispose()

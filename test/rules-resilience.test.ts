@@ -13,7 +13,7 @@ import { AlertService } from '../src/alerts/alert-service.js'
 let t: TestApp
 let redis: Redis
 beforeAll(async () => {
-  t = await startTestApp(undefined, { SWEEP_INTERVAL_MS: '60000' })
+  t = await startTestApp(undefined, { RULE_ENGINE: 'true', SWEEP_INTERVAL_MS: '60000' })
   redis = new Redis(REDIS_URL)
 })
 afterAll(async () => {
