@@ -22,6 +22,15 @@ export type MqttPublish = ((topic: string, payload: string) => Promise<void>) | 
 
 export const alertsTopic = (unitId: string) => `v1/alerts/${unitId}`
 
+/**
+ * One live change, in one step: the stream entry, then the same message with its entry id on the channel. Alert
+ * changes and device state changes (presence) both go through here, so they share one order and one resume.
+ * @returns the message as published, with its `eventId`.
+ */
+export function publishLive(redis: Redis, live: { stream: string; channel: string; keep: number }, message: object): Promise<string> {
+  return redis.eval(PUBLISH, 1, live.stream, JSON.stringify(message), live.channel, live.keep) as Promise<string>
+}
+
 // KEYS: the live stream; ARGV: the message (a JSON object), the channel, how many entries the stream keeps.
 const PUBLISH = `
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
@@ -52,7 +61,7 @@ export class LivePublisher {
   async publish(alert: Alert, change: AlertChange): Promise<void> {
     const message: LiveMessage = { type: 'alert', change, at: new Date().toISOString(), alert }
     // One round trip: the stream entry, then the same message with its entry id on the channel.
-    const withId = (await this.redis.eval(PUBLISH, 1, this.stream, JSON.stringify(message), this.channel, LivePublisher.KEEP)) as string
+    const withId = await publishLive(this.redis, { stream: this.stream, channel: this.channel, keep: LivePublisher.KEEP }, message)
     const mqtt = this.mqtt()
     if (mqtt) {
       // Not awaited: aedes calls back only once every subscriber's socket drained, and one slow integrator must not

@@ -3,6 +3,7 @@
  * message. Changes are kept in memory and written to PostgreSQL in batches, so a busy device costs no query per message.
  * A device going online or offline is also published at once on the live channel ({@link DeviceStateFeed}).
  */
+import { publishLive } from '../alerts/live.js'
 import type { Redis } from 'ioredis'
 import type { RegistryRepository } from '../store/registry-repository.js'
 import type { Logger } from '../logger.js'
@@ -18,16 +19,6 @@ export interface DeviceStateMessage {
   eventId?: string
 }
 
-// The script of src/alerts/live.ts: the stream entry, then the same message with its entry id on the channel, in one
-// step, so device changes share the alert changes' order and their resume (the live stream).
-// KEYS: the live stream; ARGV: the message (a JSON object), the channel, how many entries the stream keeps.
-const PUBLISH = `
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'm', ARGV[1])
-local withId = string.sub(ARGV[1], 1, -2) .. ',"eventId":"' .. id .. '"}'
-redis.call('PUBLISH', ARGV[2], withId)
-return withId
-`
-
 /** Publishes device state changes on the live stream and channel (the names LivePublisher uses). */
 export class DeviceStateFeed {
   published = 0
@@ -42,7 +33,7 @@ export class DeviceStateFeed {
 
   /** Not awaited by presence: a device's connection never waits on Redis. Publishes keep the order they were made in. */
   publish(message: DeviceStateMessage): void {
-    this.last = this.redis.eval(PUBLISH, 1, this.live.stream, JSON.stringify(message), this.live.channel, this.live.keep).then(
+    this.last = publishLive(this.redis, this.live, message).then(
       () => this.published++,
       (err: Error) => this.log.warn({ err, deviceId: message.deviceId, online: message.online }, 'device state not published live')
     )
