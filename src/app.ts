@@ -31,6 +31,8 @@ import { EngineThread } from './rules/engine-thread.js'
 import { AuthService, deriveJwtSecret } from './auth/auth-service.js'
 import { ScopeGuard } from './auth/scope.js'
 import { LiveHub } from './api/routes/live.js'
+import { DrawService } from './inspections/draw-service.js'
+import { ConflictRepository } from './inspections/conflict-repository.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
 export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: RULES_GROUP } as const
@@ -56,6 +58,8 @@ export interface App {
   /** The WebSocket clients of the live channel (/api/v1/live). */
   readonly liveHub: LiveHub
   readonly notifier: Notifier
+  /** Random inspection draws (双随机、一公开). */
+  readonly draws: DrawService
   /** Set once started. */
   broker: Broker | null
   /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
@@ -148,8 +152,12 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   // One subscriber (liveSubscriber) for every WebSocket of the live channel; the hub filters per caller's scope.
   const liveHub = new LiveHub({ redis, stream: live.stream, channel: live.channel, auth, guard, log: log.child({ component: 'live' }) })
 
+  const draws = new DrawService({ pool, log: log.child({ component: 'inspections' }) })
+
   const api = await buildApi({
     adminToken: config.adminToken,
+    draws,
+    conflicts: new ConflictRepository(pool),
     auth,
     guard,
     liveHub,
@@ -226,6 +234,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     live,
     liveHub,
     notifier,
+    draws,
     broker: null,
 
     async start() {

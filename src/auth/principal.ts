@@ -23,13 +23,15 @@ export type Action =
   | 'registry.write' // jurisdictions, units, devices
   | 'users.manage' // users and API keys
   | 'webhooks.manage'
+  | 'inspections.draw' // make and publish random inspection draws (双随机、一公开)
+  | 'conflicts.manage' // record which inspector must not inspect which unit
 
 const ALLOWED: Record<Role, ReadonlySet<Action>> = {
-  admin: new Set(['read', 'alert.act', 'device.test', 'registry.write', 'users.manage', 'webhooks.manage']),
+  admin: new Set(['read', 'alert.act', 'device.test', 'registry.write', 'users.manage', 'webhooks.manage', 'inspections.draw', 'conflicts.manage']),
   // Operators sit at the console: they handle alerts and may take a device into test mode for maintenance.
   operator: new Set(['read', 'alert.act', 'device.test']),
   // Inspectors follow up cases (enforcement); they read everything in their jurisdiction but do not handle alarms.
-  inspector: new Set(['read']),
+  inspector: new Set(['read', 'inspections.draw']),
   viewer: new Set(['read'])
 }
 

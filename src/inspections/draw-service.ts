@@ -1,0 +1,152 @@
+/**
+ * Making, publishing and replaying inspection draws (双随机、一公开). The draw reads its inputs, runs the pure sampler
+ * (sampler.ts) and stores inputs and result in one transaction, with its audit record when an audit log is wired.
+ */
+import { randomBytes } from 'node:crypto'
+import type pg from 'pg'
+import type { Pool } from '../store/postgres.js'
+import type { Logger } from '../logger.js'
+import type { Draw, DrawCandidate, DrawCreate, DrawReplay, PublicDraw } from '../../schemas/inspections.js'
+import { ALGORITHM, drawTargets, generatorFromSeed, runDraw } from './sampler.js'
+import { CREDIT_FACTOR, RISK_WEIGHT, weightOf } from './weights.js'
+import { creditStandings } from './credit-source.js'
+import { DrawRepository } from './draw-repository.js'
+
+/** What the audit trail takes (src/audit, `AuditLog.record`): the draw and its publication are recorded through it. */
+export interface AuditSink {
+  record(
+    entry: { actor: string; action: string; subjectKind: string; subjectId: string; jurisdictionId: string; detail?: Record<string, unknown> },
+    client?: pg.PoolClient
+  ): Promise<unknown>
+}
+
+export interface DrawDeps {
+  pool: Pool
+  log: Logger
+  audit?: AuditSink
+}
+
+export class DrawService {
+  readonly repo: DrawRepository
+
+  constructor(private readonly deps: DrawDeps) {
+    this.repo = new DrawRepository(deps.pool)
+  }
+
+  /** Draw now. The jurisdiction must exist (the route checked the caller's scope). */
+  async make(body: DrawCreate, actor: string): Promise<Draw> {
+    const seed = body.seed ?? randomBytes(16).toString('hex')
+    const id = await this.transaction(async (client) => {
+      // One snapshot for candidates, credit and inspectors: a unit or inspector added meanwhile is wholly in or out.
+      await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+      const units = await this.repo.candidates(client, body.jurisdictionId)
+      const credit = await creditStandings(client, units.map((u) => u.unitId))
+      const candidates: DrawCandidate[] = units.map(({ unitId, level }) => {
+        const c = credit.get(unitId)
+        return { unitId, riskLevel: level, dishonest: c?.dishonest ?? false, activeEntries: c?.activeEntries ?? 0, weight: weightOf(level, c) }
+      })
+      const input = { seed, candidates, targets: body.targets, inspectorsPerTarget: body.inspectorsPerTarget }
+      // The targets first, to know whose inspectors to read; runDraw then does the whole draw, as a replay does.
+      const drawn = drawTargets(generatorFromSeed(seed), candidates, body.targets).map((t) => t.unitId)
+      const eligible = await this.repo.eligibleInspectors(client, drawn)
+      const targets = runDraw(input, eligible).map((t, i) => ({
+        rank: i + 1,
+        unitId: t.unitId,
+        key: t.key,
+        inspectors: t.inspectors,
+        eligibleInspectors: t.eligible,
+        shortfall: t.shortfall
+      }))
+      const drawId = await this.repo.insert(client, {
+        jurisdictionId: body.jurisdictionId,
+        seed,
+        seedGenerated: body.seed === undefined,
+        algorithm: ALGORITHM,
+        targetsRequested: body.targets,
+        inspectorsPerTarget: body.inspectorsPerTarget,
+        note: body.note ?? null,
+        weights: { risk: { ...RISK_WEIGHT }, credit: { ...CREDIT_FACTOR } },
+        candidates,
+        targets,
+        createdBy: actor
+      })
+      const shortfalls = targets.filter((t) => t.shortfall > 0).map((t) => t.unitId)
+      await this.deps.audit?.record(
+        {
+          actor,
+          action: 'draw.made',
+          subjectKind: 'inspection_draw',
+          subjectId: drawId,
+          jurisdictionId: body.jurisdictionId,
+          detail: { seed, candidates: candidates.length, targets: targets.map((t) => t.unitId), shortfalls }
+        },
+        client
+      )
+      if (shortfalls.length) this.deps.log.warn({ drawId, shortfalls }, 'draw targets with too few eligible inspectors')
+      return drawId
+    })
+    return (await this.repo.get(id))!
+  }
+
+  /** Publish once; publishing again changes nothing. Null for a missing draw. */
+  async publish(id: string, actor: string): Promise<Draw | null> {
+    const draw = await this.repo.get(id)
+    if (!draw) return null
+    await this.transaction(async (client) => {
+      if (!(await this.repo.publish(client, id, actor))) return
+      await this.deps.audit?.record({ actor, action: 'draw.published', subjectKind: 'inspection_draw', subjectId: id, jurisdictionId: draw.jurisdictionId }, client)
+    })
+    return this.repo.get(id)
+  }
+
+  /** Run the stored draw again from its seed and stored lists and compare. */
+  replay(draw: Draw): DrawReplay {
+    const eligible = new Map(draw.targets.map((t) => [t.unitId, t.eligibleInspectors]))
+    const again = runDraw({ seed: draw.seed, candidates: draw.candidates, targets: draw.targetsRequested, inspectorsPerTarget: draw.inspectorsPerTarget }, eligible)
+    const stored = draw.targets.map((t) => ({ unitId: t.unitId, inspectors: t.inspectors }))
+    const replayed = again.map((t) => ({ unitId: t.unitId, inspectors: t.inspectors }))
+    return { drawId: draw.id, matches: JSON.stringify(stored) === JSON.stringify(replayed), stored, replayed }
+  }
+
+  /** The published list (names instead of ids); null unless published. */
+  async publicView(id: string): Promise<PublicDraw | null> {
+    const draw = await this.repo.get(id)
+    if (!draw?.publishedAt) return null
+    const names = await this.repo.names(draw)
+    const user = (u: string) => names.users.get(u) ?? u
+    return {
+      id: draw.id,
+      jurisdictionId: draw.jurisdictionId,
+      jurisdictionName: names.jurisdictionName,
+      seed: draw.seed,
+      algorithm: draw.algorithm,
+      inspectorsPerTarget: draw.inspectorsPerTarget,
+      publishedAt: draw.publishedAt,
+      candidates: draw.candidates.map((c) => ({ unitId: c.unitId, unitName: names.units.get(c.unitId)?.name ?? c.unitId, weight: c.weight })),
+      targets: draw.targets.map((t) => ({
+        rank: t.rank,
+        unitId: t.unitId,
+        unitName: names.units.get(t.unitId)?.name ?? t.unitId,
+        address: names.units.get(t.unitId)?.address ?? '',
+        inspectors: t.inspectors.map(user),
+        eligibleInspectors: t.eligibleInspectors.map(user),
+        shortfall: t.shortfall
+      }))
+    }
+  }
+
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.deps.pool.connect()
+    try {
+      await client.query('BEGIN')
+      const out = await fn(client)
+      await client.query('COMMIT')
+      return out
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw err
+    } finally {
+      client.release()
+    }
+  }
+}

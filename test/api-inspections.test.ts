@@ -1,0 +1,181 @@
+/**
+ * Random inspection draws through the API against PostgreSQL: weights from the stored risk levels, the same seed giving
+ * the same draw on two app instances, conflicts excluding an inspector, a target without eligible inspectors reported,
+ * replay, publication and the public list.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
+import { apiWithToken, loginAt, startTestApp, type ApiCall, type TestApp } from './helpers/env.js'
+import type { Draw, PublicDraw, DrawReplay } from '../schemas/inspections.js'
+
+let t: TestApp
+let db: pg.Client
+let base: string
+const CITY = 'city-d'
+const A = 'district-da'
+const C = 'district-dc'
+/** Units of A and their risk levels (null: never scored). */
+const LEVELS: Record<string, string | null> = { 'unit-a1': 'high', 'unit-a2': 'low', 'unit-a3': null, 'unit-a4': 'critical', 'unit-a5': 'medium' }
+const LONELY = 'unit-c1'
+const users: Record<string, string> = {}
+let inspector: ApiCall
+
+async function root<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
+  const r = await t.api<T>(method, path, body)
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`)
+  return r.body
+}
+
+const unit = (id: string, jurisdictionId: string) =>
+  root('POST', '/api/v1/units', { id, jurisdictionId, name: `Name of ${id}`, address: `${id} Road`, category: 'key', contactName: 'Duty', contactPhone: '0571-0000000' })
+
+async function user(username: string, role: string, jurisdictionId: string): Promise<string> {
+  const u = await root<{ id: string }>('POST', '/api/v1/users', { username, displayName: `Inspector ${username}`, password: `${username}-password`, role, jurisdictionId })
+  users[username] = u.id
+  return u.id
+}
+
+beforeAll(async () => {
+  t = await startTestApp()
+  base = `http://127.0.0.1:${t.httpPort}`
+  db = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${t.names.database}` })
+  await db.connect()
+  await root('POST', '/api/v1/jurisdictions', { id: CITY, name: 'City D', level: 'city' })
+  for (const j of [A, C]) await root('POST', '/api/v1/jurisdictions', { id: j, parentId: CITY, name: j, level: 'district' })
+  for (const [id, level] of Object.entries(LEVELS)) {
+    await unit(id, A)
+    if (level) {
+      await db.query(`INSERT INTO unit_risk (unit_id, score, level, factors, computed_at) VALUES ($1, 50, $2, '[]', now())`, [id, level])
+    }
+  }
+  await unit(LONELY, C)
+  for (const name of ['insp-a1', 'insp-a2', 'insp-a3']) await user(name, 'inspector', A)
+  await user('insp-city', 'inspector', CITY)
+  await user('viewer-a', 'viewer', A)
+  const { accessToken } = await loginAt(base, 'insp-a1', 'insp-a1-password')
+  inspector = apiWithToken(base, () => accessToken)
+})
+afterAll(async () => {
+  await db?.end()
+  await t?.dispose()
+})
+
+const draw = async (api: ApiCall, body: Record<string, unknown>) => {
+  const r = await api<Draw>('POST', '/api/v1/inspections/draws', body)
+  expect(r.status, JSON.stringify(r.body)).toBe(201)
+  return r.body
+}
+const picks = (d: Draw) => d.targets.map((x) => [x.unitId, x.inspectors])
+
+describe('inspection draws', () => {
+  it('weighs candidates by their stored risk level, a unit without a score as low', async () => {
+    const d = await draw(inspector, { jurisdictionId: A, targets: 2, seed: 'weights' })
+    expect(d.candidates.map((c) => [c.unitId, c.riskLevel, c.weight])).toEqual([
+      ['unit-a1', 'high', 4],
+      ['unit-a2', 'low', 1],
+      ['unit-a3', null, 1],
+      ['unit-a4', 'critical', 8],
+      ['unit-a5', 'medium', 2]
+    ])
+    expect(d).toMatchObject({ seed: 'weights', seedGenerated: false, inspectorsPerTarget: 2, targetsRequested: 2, createdBy: 'insp-a1', publishedAt: null })
+    expect(d.targets).toHaveLength(2)
+    expect(new Set(d.targets.map((x) => x.unitId)).size).toBe(2)
+    // Units of A: inspectors bound to A or to the city cover them.
+    for (const x of d.targets) {
+      expect(x.eligibleInspectors).toEqual([users['insp-a1'], users['insp-a2'], users['insp-a3'], users['insp-city']].sort())
+      expect(x.inspectors).toHaveLength(2)
+      expect(x.shortfall).toBe(0)
+    }
+  })
+
+  it('gives the same draw for the same seed, on another app instance too', async () => {
+    const first = await draw(t.api, { jurisdictionId: A, targets: 3, inspectorsPerTarget: 2, seed: 'district-da-2026-q1' })
+    const other = await startTestApp(t.names)
+    try {
+      const second = await draw(other.api, { jurisdictionId: A, targets: 3, inspectorsPerTarget: 2, seed: 'district-da-2026-q1' })
+      expect(second.id).not.toBe(first.id)
+      expect(picks(second)).toEqual(picks(first))
+      expect(second.candidates).toEqual(first.candidates)
+    } finally {
+      await other.stop()
+    }
+    const different = await draw(t.api, { jurisdictionId: A, targets: 3, inspectorsPerTarget: 2, seed: 'district-da-2026-q1 (2)' })
+    expect(picks(different)).not.toEqual(picks(first))
+  })
+
+  it('generates and publishes a seed when none is given', async () => {
+    const d = await draw(t.api, { jurisdictionId: A, targets: 1 })
+    expect(d.seed).toMatch(/^[0-9a-f]{32}$/)
+    expect(d.seedGenerated).toBe(true)
+    const replay = await t.api<DrawReplay>('GET', `/api/v1/inspections/draws/${d.id}/replay`)
+    expect(replay.body.matches).toBe(true)
+  })
+
+  it('never draws an inspector with a conflict recorded against the unit', async () => {
+    const r = await t.api('POST', '/api/v1/units/unit-a4/conflicts', { userId: users['insp-a2'], reason: 'brother-in-law is the fire-safety manager' })
+    expect(r.status).toBe(201)
+    expect((await t.api('POST', '/api/v1/units/unit-a4/conflicts', { userId: users['insp-a2'], reason: 'again' })).status).toBe(409)
+    expect((await t.api('POST', '/api/v1/units/unit-a4/conflicts', { userId: users['viewer-a'], reason: 'not an inspector' })).body).toMatchObject({ code: 'FW_ERR_VALIDATION', field: 'userId' })
+    const listed = await t.api<{ items: { userId: string; createdBy: string }[] }>('GET', '/api/v1/units/unit-a4/conflicts')
+    expect(listed.body.items).toEqual([expect.objectContaining({ userId: users['insp-a2'], createdBy: 'root' })])
+
+    for (let i = 0; i < 10; i++) {
+      const d = await draw(t.api, { jurisdictionId: A, targets: 5, inspectorsPerTarget: 3, seed: `conflict-${i}` })
+      const a4 = d.targets.find((x) => x.unitId === 'unit-a4')!
+      expect(a4.eligibleInspectors).not.toContain(users['insp-a2'])
+      expect(a4.inspectors).not.toContain(users['insp-a2'])
+      expect(a4.inspectors).toHaveLength(3)
+    }
+    expect((await t.api('DELETE', `/api/v1/units/unit-a4/conflicts/${users['insp-a2']}`)).status).toBe(204)
+    const after = await draw(t.api, { jurisdictionId: A, targets: 5, seed: 'conflict-lifted' })
+    expect(after.targets.find((x) => x.unitId === 'unit-a4')!.eligibleInspectors).toContain(users['insp-a2'])
+  })
+
+  it('reports a target without an eligible inspector instead of dropping it', async () => {
+    // C has no inspector of its own; the city's inspector covers it but has a conflict with its one unit.
+    await root('POST', `/api/v1/units/${LONELY}/conflicts`, { userId: users['insp-city'], reason: 'former employee' })
+    const d = await draw(t.api, { jurisdictionId: C, targets: 1, seed: 'lonely' })
+    expect(d.targets).toEqual([expect.objectContaining({ rank: 1, unitId: LONELY, inspectors: [], eligibleInspectors: [], shortfall: 2 })])
+    expect(d.shortfalls).toBe(1)
+  })
+
+  it('replays a stored draw to the same result, and notices a stored result that was changed', async () => {
+    const d = await draw(t.api, { jurisdictionId: A, targets: 3, seed: 'replay-me' })
+    const r = await t.api<DrawReplay>('GET', `/api/v1/inspections/draws/${d.id}/replay`)
+    expect(r.body.matches).toBe(true)
+    expect(r.body.replayed).toEqual(d.targets.map((x) => ({ unitId: x.unitId, inspectors: x.inspectors })))
+    // Someone swaps the first target's inspectors in the database.
+    await db.query(`UPDATE inspection_draws SET targets = jsonb_set(targets, '{0,inspectors}', (targets->0->'inspectors') - 0 || (targets->0->'inspectors'->0)) WHERE id = $1`, [d.id])
+    expect((await t.api<DrawReplay>('GET', `/api/v1/inspections/draws/${d.id}/replay`)).body.matches).toBe(false)
+  })
+
+  it('publishes once; the public list needs no credentials and names units and inspectors', async () => {
+    const d = await draw(inspector, { jurisdictionId: A, targets: 2, seed: 'publish-me', note: '2026 Q1 district A' })
+    const publicUrl = `${base}/api/v1/inspections/draws/${d.id}/public`
+    expect((await fetch(publicUrl)).status).toBe(404)
+    const p1 = await inspector<Draw>('POST', `/api/v1/inspections/draws/${d.id}/publish`)
+    expect(p1.status).toBe(200)
+    expect(p1.body.publishedBy).toBe('insp-a1')
+    const p2 = await t.api<Draw>('POST', `/api/v1/inspections/draws/${d.id}/publish`)
+    expect(p2.body.publishedAt).toBe(p1.body.publishedAt)
+    expect(p2.body.publishedBy).toBe('insp-a1')
+
+    const res = await fetch(publicUrl)
+    expect(res.status).toBe(200)
+    const pub = (await res.json()) as PublicDraw
+    expect(pub).toMatchObject({ seed: 'publish-me', jurisdictionName: A, publishedAt: p1.body.publishedAt })
+    expect(pub.candidates).toHaveLength(5)
+    const displayName = (id: string) => `Inspector ${Object.keys(users).find((k) => users[k] === id)}`
+    expect(pub.targets).toEqual(
+      d.targets.map((x) => expect.objectContaining({ rank: x.rank, unitId: x.unitId, unitName: `Name of ${x.unitId}`, inspectors: x.inspectors.map(displayName) }))
+    )
+    const list = await t.api<{ items: { id: string; publishedAt: string | null; note: string | null }[] }>('GET', `/api/v1/inspections/draws?jurisdictionId=${A}`)
+    expect(list.body.items.find((x) => x.id === d.id)).toMatchObject({ publishedAt: p1.body.publishedAt, note: '2026 Q1 district A' })
+  })
+
+  it('refuses a jurisdiction that does not exist, and bodies out of range', async () => {
+    expect((await t.api('POST', '/api/v1/inspections/draws', { jurisdictionId: 'nowhere', targets: 1 })).body).toMatchObject({ code: 'FW_ERR_VALIDATION', field: 'jurisdictionId' })
+    expect((await t.api('POST', '/api/v1/inspections/draws', { jurisdictionId: A, targets: 0 })).status).toBe(400)
+    expect((await t.api('GET', '/api/v1/inspections/draws/999999')).status).toBe(404)
+  })
+})
