@@ -33,6 +33,7 @@ import { ScopeGuard } from './auth/scope.js'
 import { LiveHub } from './api/routes/live.js'
 import { DrawService } from './inspections/draw-service.js'
 import { ConflictRepository } from './inspections/conflict-repository.js'
+import { ReportService } from './reports/summary.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
 export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: RULES_GROUP } as const
@@ -158,6 +159,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     adminToken: config.adminToken,
     draws,
     conflicts: new ConflictRepository(pool),
+    reports: new ReportService(pool),
     auth,
     guard,
     liveHub,

@@ -20,9 +20,10 @@ import { can, type Action, type Principal } from '../auth/principal.js'
 import { riskRoutes, type RiskDeps } from './routes/risk.js'
 import { liveRoutes, type LiveDeps } from './routes/live.js'
 import { inspectionRoutes, type InspectionDeps } from './routes/inspections.js'
+import { reportRoutes, type ReportDeps } from './routes/reports.js'
 import type { ScopedKind } from '../auth/scope.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, InspectionDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, InspectionDeps, ReportDeps {
   adminToken: string
   log: Logger
 }
@@ -157,6 +158,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(riskRoutes(deps))
       await v1.register(liveRoutes(deps))
       await v1.register(inspectionRoutes(deps))
+      await v1.register(reportRoutes(deps))
     },
     { prefix: '/api/v1' }
   )
