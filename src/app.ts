@@ -107,7 +107,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   )
 
   // The API's side of alerts (operators acknowledging, resolving): the same listeners as the engine's thread.
-  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false })
+  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false, audit })
   const { alerts, risk, jobs, live, notifier } = runtime
   // Devices going online or offline go out on the live channel with the alert changes (same stream, same order).
   const deviceFeed = new DeviceStateFeed(redis, { stream: live.stream, channel: live.channel, keep: LivePublisher.KEEP }, log.child({ component: 'live' }))
