@@ -31,6 +31,7 @@ import { EngineThread } from './rules/engine-thread.js'
 import { AuthService, deriveJwtSecret } from './auth/auth-service.js'
 import { ScopeGuard } from './auth/scope.js'
 import { LiveHub } from './api/routes/live.js'
+import { AuditLog } from './audit/audit-log.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
 export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: RULES_GROUP } as const
@@ -56,6 +57,8 @@ export interface App {
   /** The WebSocket clients of the live channel (/api/v1/live). */
   readonly liveHub: LiveHub
   readonly notifier: Notifier
+  /** The hash-chained audit trail of operator, inspector and administrator actions (docs/AUDIT.md). */
+  readonly audit: AuditLog
   /** Set once started. */
   broker: Broker | null
   /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
@@ -71,6 +74,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   const pool: Pool = await connectPostgres(config.databaseUrl, log)
   await migrate(pool, log)
   const registry = new RegistryRepository(pool)
+  const audit = new AuditLog(pool)
 
   // Appends fail fast while Redis is away, so the device is not acknowledged and sends again later.
   // Auto-pipelining sends the commands issued in one event-loop tick as one socket write instead of one write
@@ -103,7 +107,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   )
 
   // The API's side of alerts (operators acknowledging, resolving): the same listeners as the engine's thread.
-  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false })
+  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false, audit })
   const { alerts, risk, jobs, live, notifier } = runtime
   // Devices going online or offline go out on the live channel with the alert changes (same stream, same order).
   const deviceFeed = new DeviceStateFeed(redis, { stream: live.stream, channel: live.channel, keep: LivePublisher.KEEP }, log.child({ component: 'live' }))
@@ -164,6 +168,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     store,
     alerts,
     risk,
+    audit,
     // Awaited by the API, so the next message after the reply is judged with the new test mode.
     onTestModeChanged: () => engine.refreshTestModes().catch((err) => log.warn({ err }, 'test modes not reloaded; the next periodic read applies them')),
     checks: {
@@ -226,6 +231,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     live,
     liveHub,
     notifier,
+    audit,
     broker: null,
 
     async start() {

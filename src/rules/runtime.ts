@@ -21,6 +21,7 @@ import { Jobs } from './jobs.js'
 import { RuleEngine } from './engine.js'
 import { RuleFollowUps } from './follow-ups.js'
 import type { RuleSet } from './rule-set.js'
+import type { AuditLog } from '../audit/audit-log.js'
 
 /** Consumer group of the rule engine on the ingest log. */
 export const RULES_GROUP = 'rule-engine'
@@ -49,9 +50,11 @@ export function buildRulesRuntime(o: {
   ingestStream: string
   /** Run the rule engine and the BullMQ workers here (the engine thread), or only produce jobs (the API's thread). */
   runEngine: boolean
+  /** Where operators' steps on alerts are recorded (the API's thread); the engine's own steps are not audited. */
+  audit?: AuditLog
 }): RulesRuntime {
   const { config, log, pool, redis, store, rules, profiles } = o
-  const alerts = new AlertService(new AlertRepository(pool), log.child({ component: 'alerts' }))
+  const alerts = new AlertService(new AlertRepository(pool, o.audit ?? null), log.child({ component: 'alerts' }))
   const risk = new RiskService({ pool, store, log: log.child({ component: 'risk' }) })
   const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs })
   // The MQTT copy is made by the broker's thread from the live channel (app.ts), whichever thread changed the alert.
