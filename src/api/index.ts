@@ -20,8 +20,10 @@ import { can, type Action, type Principal } from '../auth/principal.js'
 import { riskRoutes, type RiskDeps } from './routes/risk.js'
 import { liveRoutes, type LiveDeps } from './routes/live.js'
 import type { ScopedKind } from '../auth/scope.js'
+import { caseRoutes, type CaseDeps } from './routes/cases.js'
+import { creditRoutes, type CreditDeps } from './routes/credit.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, CaseDeps, CreditDeps {
   adminToken: string
   log: Logger
 }
@@ -155,6 +157,8 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(alertRoutes(deps))
       await v1.register(riskRoutes(deps))
       await v1.register(liveRoutes(deps))
+      await v1.register(caseRoutes(deps))
+      await v1.register(creditRoutes(deps))
     },
     { prefix: '/api/v1' }
   )

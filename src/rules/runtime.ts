@@ -21,6 +21,8 @@ import { Jobs } from './jobs.js'
 import { RuleEngine } from './engine.js'
 import { RuleFollowUps } from './follow-ups.js'
 import type { RuleSet } from './rule-set.js'
+import { buildFollowUp, type FollowUp } from '../followup/index.js'
+import { loadFollowUpPolicy, type FollowUpPolicy } from '../followup/policy.js'
 
 /** Consumer group of the rule engine on the ingest log. */
 export const RULES_GROUP = 'rule-engine'
@@ -32,6 +34,8 @@ export interface RulesRuntime {
   notifier: Notifier
   risk: RiskService
   followUps: RuleFollowUps
+  /** Follow-up cases and credit records (src/followup/). */
+  followUp: FollowUp
   /** Null in a thread that does not run the engine (the API's). */
   engine: RuleEngine | null
   start(): Promise<void>
@@ -49,6 +53,8 @@ export function buildRulesRuntime(o: {
   ingestStream: string
   /** Run the rule engine and the BullMQ workers here (the engine thread), or only produce jobs (the API's thread). */
   runEngine: boolean
+  /** The follow-up policy, when already loaded (the app checks it at start); otherwise read from config.followupFile. */
+  followupPolicy?: FollowUpPolicy
 }): RulesRuntime {
   const { config, log, pool, redis, store, rules, profiles } = o
   const alerts = new AlertService(new AlertRepository(pool), log.child({ component: 'alerts' }))
@@ -63,6 +69,17 @@ export function buildRulesRuntime(o: {
   alerts.on('risk', risk.onAlertChange)
   const followUps = new RuleFollowUps(alerts, jobs, rules)
   followUps.attach(o.runEngine)
+  const followUp = buildFollowUp({
+    pool,
+    store,
+    jobs,
+    alerts,
+    risk,
+    policy: o.followupPolicy ?? loadFollowUpPolicy(config.followupFile),
+    log: log.child({ component: 'followup' }),
+    audit: null,
+    handleJobs: o.runEngine
+  })
 
   let engineRedis: Redis | null = null
   let eventRedis: Redis | null = null
@@ -96,9 +113,11 @@ export function buildRulesRuntime(o: {
     notifier,
     risk,
     followUps,
+    followUp,
     engine,
     async start() {
       await jobs.start(o.runEngine)
+      await followUp.start(o.runEngine)
       if (engine && engineRedis && eventRedis) {
         await engineRedis.connect()
         await eventRedis.connect()
