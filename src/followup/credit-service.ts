@@ -81,11 +81,11 @@ export class CreditService {
       await c.query('BEGIN')
       const { rows } = await c.query(
         `UPDATE credit_entries e
-         SET repaired_at = $1,
+         SET repaired_at = $1::timestamptz,
              repair_reason = 'case ' || k.id || ' verified ' || to_char(k.verified_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || '; no new entry for ' || $3
          FROM cases k
          WHERE e.case_id = k.id AND e.repaired_at IS NULL AND k.verified_at IS NOT NULL
-           AND greatest(k.verified_at, (SELECT max(x.created_at) FROM credit_entries x WHERE x.unit_id = e.unit_id)) <= $1 - make_interval(secs => $2)
+           AND greatest(k.verified_at, (SELECT max(x.created_at) FROM credit_entries x WHERE x.unit_id = e.unit_id)) <= $1::timestamptz - make_interval(secs => $2)
          RETURNING e.*`,
         [now, cleanS, span(cleanS)]
       )
