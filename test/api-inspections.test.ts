@@ -49,6 +49,10 @@ beforeAll(async () => {
     }
   }
   await unit(LONELY, C)
+  // Credit records (src/followup/credit.ts): a2 has an active entry, a5 reaches the dishonest threshold in force.
+  const { rows } = await db.query<{ dishonest_points: number }>('SELECT dishonest_points FROM credit_policy')
+  await db.query(`INSERT INTO credit_entries (unit_id, kind, points, reason) VALUES ('unit-a2', 'repeated_violations', 1, 'seeded')`)
+  await db.query(`INSERT INTO credit_entries (unit_id, kind, points, reason) VALUES ('unit-a5', 'overdue_major', $1, 'seeded')`, [rows[0]!.dishonest_points])
   for (const name of ['insp-a1', 'insp-a2', 'insp-a3']) await user(name, 'inspector', A)
   await user('insp-city', 'inspector', CITY)
   await user('viewer-a', 'viewer', A)
@@ -68,15 +72,16 @@ const draw = async (api: ApiCall, body: Record<string, unknown>) => {
 const picks = (d: Draw) => d.targets.map((x) => [x.unitId, x.inspectors])
 
 describe('inspection draws', () => {
-  it('weighs candidates by their stored risk level, a unit without a score as low', async () => {
+  it('weighs candidates by their stored risk level (none as low) and credit record', async () => {
     const d = await draw(inspector, { jurisdictionId: A, targets: 2, seed: 'weights' })
-    expect(d.candidates.map((c) => [c.unitId, c.riskLevel, c.weight])).toEqual([
-      ['unit-a1', 'high', 4],
-      ['unit-a2', 'low', 1],
-      ['unit-a3', null, 1],
-      ['unit-a4', 'critical', 8],
-      ['unit-a5', 'medium', 2]
+    expect(d.candidates.map((c) => [c.unitId, c.riskLevel, c.dishonest, c.activeEntries, c.weight])).toEqual([
+      ['unit-a1', 'high', false, 0, 4],
+      ['unit-a2', 'low', false, 1, 1.5],
+      ['unit-a3', null, false, 0, 1],
+      ['unit-a4', 'critical', false, 0, 8],
+      ['unit-a5', 'medium', true, 1, 4]
     ])
+    expect(d.weights).toEqual({ risk: { low: 1, medium: 2, high: 4, critical: 8 }, credit: { dishonest: 2, activeEntries: 1.5, clean: 1 } })
     expect(d).toMatchObject({ seed: 'weights', seedGenerated: false, inspectorsPerTarget: 2, targetsRequested: 2, createdBy: 'insp-a1', publishedAt: null })
     expect(d.targets).toHaveLength(2)
     expect(new Set(d.targets.map((x) => x.unitId)).size).toBe(2)
@@ -127,6 +132,11 @@ describe('inspection draws', () => {
       expect(a4.inspectors).toHaveLength(3)
     }
     expect((await t.api('DELETE', `/api/v1/units/unit-a4/conflicts/${users['insp-a2']}`)).status).toBe(204)
+    const audit = await t.api<{ items: { action: string; detail: Record<string, unknown> }[] }>('GET', '/api/v1/audit?subjectKind=unit&subjectId=unit-a4')
+    expect(audit.body.items.filter((e) => e.action.startsWith('conflict.')).map((e) => [e.action, e.detail.userId])).toEqual([
+      ['conflict.removed', users['insp-a2']],
+      ['conflict.recorded', users['insp-a2']]
+    ])
     const after = await draw(t.api, { jurisdictionId: A, targets: 5, seed: 'conflict-lifted' })
     expect(after.targets.find((x) => x.unitId === 'unit-a4')!.eligibleInspectors).toContain(users['insp-a2'])
   })
@@ -169,6 +179,15 @@ describe('inspection draws', () => {
     expect(pub.targets).toEqual(
       d.targets.map((x) => expect.objectContaining({ rank: x.rank, unitId: x.unitId, unitName: `Name of ${x.unitId}`, inspectors: x.inspectors.map(displayName) }))
     )
+    const audit = await t.api<{ items: { action: string; actor: string; jurisdictionId: string; detail: Record<string, unknown> }[] }>(
+      'GET',
+      `/api/v1/audit?subjectKind=inspection_draw&subjectId=${d.id}`
+    )
+    expect(audit.body.items.map((e) => [e.action, e.actor, e.jurisdictionId])).toEqual([
+      ['draw.published', 'insp-a1', A],
+      ['draw.made', 'insp-a1', A]
+    ])
+    expect(audit.body.items[1]!.detail).toMatchObject({ seed: 'publish-me', targets: d.targets.map((x) => x.unitId) })
     const list = await t.api<{ items: { id: string; publishedAt: string | null; note: string | null }[] }>('GET', `/api/v1/inspections/draws?jurisdictionId=${A}`)
     expect(list.body.items.find((x) => x.id === d.id)).toMatchObject({ publishedAt: p1.body.publishedAt, note: '2026 Q1 district A' })
   })

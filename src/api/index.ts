@@ -19,11 +19,14 @@ import { authRoutes, type AuthDeps } from './routes/auth.js'
 import { can, type Action, type Principal } from '../auth/principal.js'
 import { riskRoutes, type RiskDeps } from './routes/risk.js'
 import { liveRoutes, type LiveDeps } from './routes/live.js'
+import { auditRoutes, type AuditDeps } from './routes/audit.js'
 import { inspectionRoutes, type InspectionDeps } from './routes/inspections.js'
 import { reportRoutes, type ReportDeps } from './routes/reports.js'
 import type { ScopedKind } from '../auth/scope.js'
+import { caseRoutes, type CaseDeps } from './routes/cases.js'
+import { creditRoutes, type CreditDeps } from './routes/credit.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, InspectionDeps, ReportDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, AuditDeps, CaseDeps, CreditDeps, InspectionDeps, ReportDeps {
   adminToken: string
   log: Logger
 }
@@ -157,6 +160,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(alertRoutes(deps))
       await v1.register(riskRoutes(deps))
       await v1.register(liveRoutes(deps))
+      await v1.register(auditRoutes(deps))
+      await v1.register(caseRoutes(deps))
+      await v1.register(creditRoutes(deps))
       await v1.register(inspectionRoutes(deps))
       await v1.register(reportRoutes(deps))
     },

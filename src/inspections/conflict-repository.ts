@@ -2,9 +2,11 @@
  * Conflicts of interest (回避): an inspector recorded against a unit is never drawn to inspect it. Kept per unit; the
  * draw reads them when it lists a target's eligible inspectors (draw-repository.ts).
  */
+import type pg from 'pg'
 import type { Pool } from '../store/postgres.js'
 import type { Conflict } from '../../schemas/inspections.js'
 
+type Db = Pick<pg.PoolClient, 'query'>
 type Row = { unit_id: string; user_id: string; reason: string; created_by: string; created_at: Date }
 const conflictOf = (r: Row): Conflict => ({ unitId: r.unit_id, userId: r.user_id, reason: r.reason, createdBy: r.created_by, createdAt: r.created_at.toISOString() })
 
@@ -18,8 +20,8 @@ export class ConflictRepository {
   }
 
   /** Records the conflict; one already recorded for the pair keeps its first reason and answers null. */
-  async add(unitId: string, userId: string, reason: string, actor: string): Promise<Conflict | null> {
-    const { rows } = await this.pool.query<Row>(
+  async add(unitId: string, userId: string, reason: string, actor: string, db: Db = this.pool): Promise<Conflict | null> {
+    const { rows } = await db.query<Row>(
       `INSERT INTO unit_conflicts (unit_id, user_id, reason, created_by) VALUES ($1, $2, $3, $4)
        ON CONFLICT (unit_id, user_id) DO NOTHING RETURNING *`,
       [unitId, userId, reason, actor]
@@ -32,8 +34,8 @@ export class ConflictRepository {
     return rows.map(conflictOf)
   }
 
-  async remove(unitId: string, userId: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('DELETE FROM unit_conflicts WHERE unit_id = $1 AND user_id = $2', [unitId, userId])
+  async remove(unitId: string, userId: string, db: Db = this.pool): Promise<boolean> {
+    const { rowCount } = await db.query('DELETE FROM unit_conflicts WHERE unit_id = $1 AND user_id = $2', [unitId, userId])
     return (rowCount ?? 0) > 0
   }
 }

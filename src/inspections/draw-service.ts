@@ -1,6 +1,7 @@
 /**
  * Making, publishing and replaying inspection draws (双随机、一公开). The draw reads its inputs, runs the pure sampler
- * (sampler.ts) and stores inputs and result in one transaction, with its audit record when an audit log is wired.
+ * (sampler.ts) and stores inputs and result in one transaction with its audit record. Credit standings come from the
+ * follow-up module's `creditStanding` (one rule for every reader).
  */
 import { randomBytes } from 'node:crypto'
 import type pg from 'pg'
@@ -9,21 +10,15 @@ import type { Logger } from '../logger.js'
 import type { Draw, DrawCandidate, DrawCreate, DrawReplay, PublicDraw } from '../../schemas/inspections.js'
 import { ALGORITHM, drawTargets, generatorFromSeed, runDraw } from './sampler.js'
 import { CREDIT_FACTOR, RISK_WEIGHT, weightOf } from './weights.js'
-import { creditStandings } from './credit-source.js'
+import { creditStanding } from '../followup/credit.js'
+import type { AuditLog } from '../audit/audit-log.js'
 import { DrawRepository } from './draw-repository.js'
-
-/** What the audit trail takes (src/audit, `AuditLog.record`): the draw and its publication are recorded through it. */
-export interface AuditSink {
-  record(
-    entry: { actor: string; action: string; subjectKind: string; subjectId: string; jurisdictionId: string; detail?: Record<string, unknown> },
-    client?: pg.PoolClient
-  ): Promise<unknown>
-}
 
 export interface DrawDeps {
   pool: Pool
   log: Logger
-  audit?: AuditSink
+  /** The draw and its publication are recorded here, in their own transaction. */
+  audit: AuditLog
 }
 
 export class DrawService {
@@ -36,11 +31,11 @@ export class DrawService {
   /** Draw now. The jurisdiction must exist (the route checked the caller's scope). */
   async make(body: DrawCreate, actor: string): Promise<Draw> {
     const seed = body.seed ?? randomBytes(16).toString('hex')
-    const id = await this.transaction(async (client) => {
+    const id = await this.deps.audit.transaction(async (client) => {
       // One snapshot for candidates, credit and inspectors: a unit or inspector added meanwhile is wholly in or out.
       await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
       const units = await this.repo.candidates(client, body.jurisdictionId)
-      const credit = await creditStandings(client, units.map((u) => u.unitId))
+      const credit = await creditStanding(client, units.map((u) => u.unitId))
       const candidates: DrawCandidate[] = units.map(({ unitId, level }) => {
         const c = credit.get(unitId)
         return { unitId, riskLevel: level, dishonest: c?.dishonest ?? false, activeEntries: c?.activeEntries ?? 0, weight: weightOf(level, c) }
@@ -71,7 +66,7 @@ export class DrawService {
         createdBy: actor
       })
       const shortfalls = targets.filter((t) => t.shortfall > 0).map((t) => t.unitId)
-      await this.deps.audit?.record(
+      await this.deps.audit.record(
         {
           actor,
           action: 'draw.made',
@@ -92,9 +87,9 @@ export class DrawService {
   async publish(id: string, actor: string): Promise<Draw | null> {
     const draw = await this.repo.get(id)
     if (!draw) return null
-    await this.transaction(async (client) => {
+    await this.deps.audit.transaction(async (client) => {
       if (!(await this.repo.publish(client, id, actor))) return
-      await this.deps.audit?.record({ actor, action: 'draw.published', subjectKind: 'inspection_draw', subjectId: id, jurisdictionId: draw.jurisdictionId }, client)
+      await this.deps.audit.record({ actor, action: 'draw.published', subjectKind: 'inspection_draw', subjectId: id, jurisdictionId: draw.jurisdictionId }, client)
     })
     return this.repo.get(id)
   }
@@ -132,21 +127,6 @@ export class DrawService {
         eligibleInspectors: t.eligibleInspectors.map(user),
         shortfall: t.shortfall
       }))
-    }
-  }
-
-  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.deps.pool.connect()
-    try {
-      await client.query('BEGIN')
-      const out = await fn(client)
-      await client.query('COMMIT')
-      return out
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      client.release()
     }
   }
 }

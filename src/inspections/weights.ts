@@ -8,6 +8,7 @@
  * unit is drawn about eight times as often as a low one when one target is drawn.
  */
 import type { RiskLevel } from '../../schemas/alerts.js'
+import type { CreditStanding } from '../followup/credit.js'
 
 /** The unit's current risk level (`unit_risk`, src/alerts/risk.ts); a unit without a score counts as low. */
 export const RISK_WEIGHT: Readonly<Record<RiskLevel, number>> = { low: 1, medium: 2, high: 4, critical: 8 }
@@ -18,12 +19,6 @@ export const RISK_WEIGHT: Readonly<Record<RiskLevel, number>> = { low: 1, medium
  * the same numbers.
  */
 export const CREDIT_FACTOR = { dishonest: 2, activeEntries: 1.5, clean: 1 } as const
-
-export interface CreditStanding {
-  dishonest: boolean
-  activeEntries: number
-  points: number
-}
 
 export function creditFactor(credit: CreditStanding | undefined): number {
   if (!credit) return CREDIT_FACTOR.clean

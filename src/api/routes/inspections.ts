@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { DrawService } from '../../inspections/draw-service.js'
 import type { ConflictRepository } from '../../inspections/conflict-repository.js'
 import type { ScopeGuard } from '../../auth/scope.js'
+import type { AuditLog } from '../../audit/audit-log.js'
 import { can, type Action, type Principal } from '../../auth/principal.js'
 import { FirewatchError } from '../../errors.js'
 import { ErrorReply, IdParams, List } from '../../../schemas/api.js'
@@ -27,6 +28,8 @@ export interface InspectionDeps {
   draws: DrawService
   conflicts: ConflictRepository
   guard: ScopeGuard
+  /** Conflicts recorded and removed are audited here, in the same transaction. */
+  audit: AuditLog
 }
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply }
@@ -37,7 +40,7 @@ const forbidden = (p: Principal, action: Action) =>
   new FirewatchError('FW_ERR_FORBIDDEN', `a ${p.role} may not ${action.replace('.', ' ')}`, { statusCode: 403 })
 
 export const inspectionRoutes =
-  ({ draws, conflicts, guard }: InspectionDeps): FastifyPluginAsyncTypebox =>
+  ({ draws, conflicts, guard, audit }: InspectionDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     /** The draw, if it exists and is in the caller's subtree; then the role for `action`. */
     const drawFor = async (p: Principal, id: string, action: Action = 'read') => {
@@ -149,12 +152,20 @@ export const inspectionRoutes =
       },
       async (req, reply) => {
         const { userId, reason } = req.body
-        if (!(await guard.unitPath(req.params.id))) throw notFound('unit', req.params.id)
+        const path = await guard.unitPath(req.params.id)
+        if (!path) throw notFound('unit', req.params.id)
         if (!(await guard.user(req.principal, userId))) throw missingRef('userId')
         const role = await conflicts.roleOf(userId)
         if (role === null) throw missingRef('userId')
         if (role !== 'inspector') throw new FirewatchError('FW_ERR_VALIDATION', `user ${userId} is not an inspector`, { statusCode: 400, field: 'userId' })
-        const created = await conflicts.add(req.params.id, userId, reason, req.principal.name)
+        const created = await audit.transaction(async (c) => {
+          const made = await conflicts.add(req.params.id, userId, reason, req.principal.name, c)
+          if (made) {
+            const entry = { subjectKind: 'unit', subjectId: req.params.id, jurisdictionId: path.at(-1)!, detail: { userId, reason } }
+            await audit.record({ actor: req.principal.name, action: 'conflict.recorded', ...entry }, c)
+          }
+          return made
+        })
         if (!created) throw new FirewatchError('FW_ERR_CONFLICT', `a conflict of ${userId} with unit ${req.params.id} is already recorded`, { statusCode: 409 })
         return reply.status(201).send(created)
       }
@@ -177,7 +188,14 @@ export const inspectionRoutes =
         schema: { tags, description: 'Remove a recorded conflict. Administrators.', params: ConflictParams, response: { 204: { type: 'null' }, ...errors } }
       },
       async (req, reply) => {
-        if (!(await conflicts.remove(req.params.id, req.params.userId))) throw notFound('conflict', `${req.params.userId} with unit ${req.params.id}`)
+        const { id, userId } = req.params
+        const removed = await audit.transaction(async (c) => {
+          if (!(await conflicts.remove(id, userId, c))) return false
+          const jurisdictionId = (await guard.unitPath(id))!.at(-1)!
+          await audit.record({ actor: req.principal.name, action: 'conflict.removed', subjectKind: 'unit', subjectId: id, jurisdictionId, detail: { userId } }, c)
+          return true
+        })
+        if (!removed) throw notFound('conflict', `${req.params.userId} with unit ${req.params.id}`)
         return reply.status(204).send()
       }
     )
