@@ -4,7 +4,6 @@
  * follow-up module's `creditStanding` (one rule for every reader).
  */
 import { randomBytes } from 'node:crypto'
-import type pg from 'pg'
 import type { Pool } from '../store/postgres.js'
 import type { Logger } from '../logger.js'
 import type { Draw, DrawCandidate, DrawCreate, DrawReplay, PublicDraw } from '../../schemas/inspections.js'
