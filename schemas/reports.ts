@@ -37,6 +37,14 @@ export const Summary = Type.Object({
       meanSecondsToResolve: MaybeNumber
     })
   ),
-  unitsByRisk: Type.Array(Type.Object({ level: Type.String({ description: "low, medium, high, critical, or 'unscored'" }), count: Count }))
+  unitsByRisk: Type.Array(Type.Object({ level: Type.String({ description: "low, medium, high, critical, or 'unscored'" }), count: Count })),
+  cases: Type.Array(
+    Type.Object({
+      severity: Type.String({ description: "major, general, or 'all'" }),
+      opened: Count,
+      overdue: Type.Integer({ minimum: 0, description: 'went overdue in the period' }),
+      closed: Count
+    })
+  )
 })
 export type Summary = Static<typeof Summary>

@@ -70,7 +70,26 @@ beforeAll(async () => {
   await alert({ unit: 'ux1', cls: 'fire', at: '2026-10-31T23:59:59.999Z', ack: 1, resolve: 2, disposition: 'false_alarm' })
   await alert({ unit: 'ux1', cls: 'fire', at: TO, ack: 1, resolve: 2, disposition: 'false_alarm' })
   await alert({ unit: 'uy1', cls: 'fire', ack: 1, resolve: 2, disposition: 'false_alarm' })
+
+  // Cases: major opened in the period and gone overdue in it; general opened before it and closed in it; major opened
+  // and closed in it; general opened in it and still open; one of the neighbouring district; one opened after the period.
+  await kase({ unit: 'ux1', severity: 'major', opened: '2026-11-03T00:00:00Z', overdue: '2026-11-20T00:00:00Z' })
+  await kase({ unit: 'ux1', severity: 'general', opened: '2026-10-15T00:00:00Z', closed: '2026-11-05T00:00:00Z' })
+  await kase({ unit: 'ux2', severity: 'major', opened: '2026-11-10T00:00:00Z', closed: '2026-11-25T00:00:00Z' })
+  await kase({ unit: 'ux2', severity: 'general', opened: '2026-11-28T00:00:00Z' })
+  await kase({ unit: 'uy1', severity: 'major', opened: '2026-11-03T00:00:00Z', overdue: '2026-11-20T00:00:00Z' })
+  await kase({ unit: 'ux1', severity: 'major', opened: '2026-12-02T00:00:00Z' })
 })
+
+/** A case with exactly these times, through SQL (columns of src/store/migrations/040_cases.sql). */
+async function kase(c: { unit: string; severity: string; opened: string; overdue?: string; closed?: string }): Promise<void> {
+  const status = c.closed ? 'closed' : c.overdue ? 'overdue' : 'open'
+  await db.query(
+    `INSERT INTO cases (unit_id, status, severity, title, opened_at, opened_by, deadline, overdue_at, closed_at)
+     VALUES ($1, $2, $3, 'seeded', $4, 'system', $4::timestamptz + interval '7 days', $5, $6)`,
+    [c.unit, status, c.severity, c.opened, c.overdue ?? null, c.closed ?? null]
+  )
+}
 afterAll(async () => {
   await db?.end()
   await t?.dispose()
@@ -118,6 +137,11 @@ const EXPECTED: Omit<Summary, 'generatedAt'> = {
     { level: 'high', count: 1 },
     { level: 'critical', count: 0 },
     { level: 'unscored', count: 1 }
+  ],
+  cases: [
+    { severity: 'major', opened: 2, overdue: 1, closed: 1 },
+    { severity: 'general', opened: 1, overdue: 0, closed: 1 },
+    { severity: 'all', opened: 3, overdue: 1, closed: 2 }
   ]
 }
 
@@ -156,7 +180,8 @@ describe('the summary report', () => {
         `response_times,${r.class},resolved,${r.resolved}`,
         `response_times,${r.class},mean_seconds_to_resolve,${r.meanSecondsToResolve ?? ''}`
       ]),
-      ...EXPECTED.unitsByRisk.map((r) => `units_by_risk,${r.level},count,${r.count}`)
+      ...EXPECTED.unitsByRisk.map((r) => `units_by_risk,${r.level},count,${r.count}`),
+      ...EXPECTED.cases.flatMap((r) => [`cases,${r.severity},opened,${r.opened}`, `cases,${r.severity},overdue,${r.overdue}`, `cases,${r.severity},closed,${r.closed}`])
     ])
     expect(lines.filter((l) => l.startsWith('period,'))).toEqual([`period,${X},from,${FROM}`, `period,${X},to,${TO}`, expect.stringMatching(new RegExp(`^period,${X},generated_at,`))])
 
@@ -169,6 +194,7 @@ describe('the summary report', () => {
     const r = await t.api<Summary>('GET', `/api/v1/reports/summary?jurisdictionId=${CITY}&from=${FROM}&to=${TO}`)
     expect(r.body.falseAlarms.overall).toEqual({ falseAlarms: 4, resolvedFire: 5, rate: 0.8 })
     expect(r.body.unitsByRisk.find((x) => x.level === 'unscored')!.count).toBe(2)
+    expect(r.body.cases.at(-1)).toEqual({ severity: 'all', opened: 4, overdue: 2, closed: 2 })
   })
 
   it('answers an empty period with zeros and no means', async () => {

@@ -27,7 +27,12 @@ export function summaryCsv(s: Summary): string {
       ['response_times', r.class, 'resolved', r.resolved],
       ['response_times', r.class, 'mean_seconds_to_resolve', r.meanSecondsToResolve]
     ]),
-    ...s.unitsByRisk.map((r): [string, string, string, Value] => ['units_by_risk', r.level, 'count', r.count])
+    ...s.unitsByRisk.map((r): [string, string, string, Value] => ['units_by_risk', r.level, 'count', r.count]),
+    ...s.cases.flatMap((r): [string, string, string, Value][] => [
+      ['cases', r.severity, 'opened', r.opened],
+      ['cases', r.severity, 'overdue', r.overdue],
+      ['cases', r.severity, 'closed', r.closed]
+    ])
   ]
   return stringify(rows, { header: true, columns: [...CSV_COLUMNS] })
 }

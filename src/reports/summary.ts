@@ -11,6 +11,9 @@ import type { Pool } from '../store/postgres.js'
 import { ALERT_CLASSES, OPERATOR_DISPOSITIONS, RISK_LEVELS } from '../../schemas/alerts.js'
 import type { Summary } from '../../schemas/reports.js'
 
+/** Case severities (src/store/migrations/040_cases.sql): a major fire hazard (重大火灾隐患) or a general one. */
+const CASE_SEVERITIES = ['major', 'general'] as const
+
 const SUBTREE_UNITS = `SELECT u.id FROM units u JOIN jurisdictions j ON j.id = u.jurisdiction_id WHERE $1 = ANY (j.ancestors)`
 /** The period's alerts: $1 jurisdiction, $2 from, $3 to. */
 const PERIOD = `WITH p AS (SELECT * FROM alerts WHERE unit_id IN (${SUBTREE_UNITS}) AND first_seen >= $2 AND first_seen < $3)`
@@ -30,6 +33,14 @@ SELECT class, count(acknowledged_at)::int AS acknowledged,
        round(avg(extract(epoch FROM resolved_at - first_seen)), 1)::float8 AS resolve_s
   FROM p WHERE ${NOT_TEST}
  GROUP BY GROUPING SETS ((class), ())`
+// Cases (src/followup): opened, gone overdue and closed in the period, whenever the case began.
+const CASES = `
+SELECT severity,
+       count(*) FILTER (WHERE opened_at >= $2 AND opened_at < $3)::int AS opened,
+       count(*) FILTER (WHERE overdue_at >= $2 AND overdue_at < $3)::int AS overdue,
+       count(*) FILTER (WHERE closed_at >= $2 AND closed_at < $3)::int AS closed
+  FROM cases WHERE unit_id IN (${SUBTREE_UNITS}) AND opened_at < $3
+ GROUP BY GROUPING SETS ((severity), ())`
 const UNITS_BY_RISK = `SELECT coalesce(r.level, 'unscored') AS key, count(*)::int AS n FROM (${SUBTREE_UNITS}) s LEFT JOIN unit_risk r ON r.unit_id = s.id GROUP BY 1`
 
 const rate = (falseAlarms: number, resolved: number) => (resolved === 0 ? null : Math.round((falseAlarms / resolved) * 10_000) / 10_000)
@@ -60,6 +71,7 @@ export class ReportService {
       const falseAlarms = await q<{ unit_id: string | null; false_alarms: number; resolved_fire: number }>(FALSE_ALARMS)
       const times = await q<{ class: string | null; acknowledged: number; ack_s: number | null; resolved: number; resolve_s: number | null }>(RESPONSE_TIMES)
       const risk = await q<{ key: string; n: number }>(UNITS_BY_RISK, [jurisdictionId])
+      const cases = await q<{ severity: string | null; opened: number; overdue: number; closed: number }>(CASES)
       await client.query('COMMIT')
 
       const overall = falseAlarms.find((r) => r.unit_id === null)
@@ -87,7 +99,11 @@ export class ReportService {
             meanSecondsToResolve: r?.resolve_s ?? null
           }
         }),
-        unitsByRisk: counts([...RISK_LEVELS, 'unscored'], risk).map(({ key, n }) => ({ level: key, count: n }))
+        unitsByRisk: counts([...RISK_LEVELS, 'unscored'], risk).map(({ key, n }) => ({ level: key, count: n })),
+        cases: [...CASE_SEVERITIES, null].map((severity) => {
+          const r = cases.find((c) => c.severity === severity)
+          return { severity: severity ?? 'all', opened: r?.opened ?? 0, overdue: r?.overdue ?? 0, closed: r?.closed ?? 0 }
+        })
       }
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined)

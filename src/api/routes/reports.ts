@@ -29,7 +29,8 @@ export const reportRoutes =
           tags: ['reports'],
           description:
             'Alerts by class and disposition, false-alarm rates (overall and per unit), mean time to acknowledge and to resolve per class, ' +
-            'units by risk level, for the jurisdiction subtree and the period [from, to). Definitions: docs/INSPECTIONS.md. ' +
+            'units by risk level, follow-up cases opened, gone overdue and closed, for the jurisdiction subtree and the period [from, to). ' +
+            'Definitions: docs/INSPECTIONS.md. ' +
             'As CSV (`section,key,metric,value`, one figure a row) with `Accept: text/csv` or `format=csv`.',
           querystring: ReportQuery,
           response: { 200: Summary, ...errors }
