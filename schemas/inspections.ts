@@ -100,7 +100,8 @@ export type PublicDraw = Static<typeof PublicDraw>
 
 export const DrawReplay = Type.Object({
   drawId: DrawId,
-  matches: Type.Boolean({ description: 'the stored targets and inspectors are exactly what the seed and the stored lists give' }),
+  matches: Type.Boolean({ description: 'the stored targets and inspectors are exactly what the seed and the stored lists give, and every weight is what the draw\'s table gives for the stored inputs' }),
+  weightsMismatched: Type.Array(Type.String(), { description: 'candidates whose stored weight the table does not give' }),
   stored: Type.Array(Type.Object({ unitId: Type.String(), inspectors: Type.Array(Type.String()) })),
   replayed: Type.Array(Type.Object({ unitId: Type.String(), inspectors: Type.Array(Type.String()) }))
 })

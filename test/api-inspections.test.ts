@@ -152,11 +152,16 @@ describe('inspection draws', () => {
   it('replays a stored draw to the same result, and notices a stored result that was changed', async () => {
     const d = await draw(t.api, { jurisdictionId: A, targets: 3, seed: 'replay-me' })
     const r = await t.api<DrawReplay>('GET', `/api/v1/inspections/draws/${d.id}/replay`)
-    expect(r.body.matches).toBe(true)
+    expect(r.body).toMatchObject({ matches: true, weightsMismatched: [] })
     expect(r.body.replayed).toEqual(d.targets.map((x) => ({ unitId: x.unitId, inspectors: x.inspectors })))
     // Someone swaps the first target's inspectors in the database.
     await db.query(`UPDATE inspection_draws SET targets = jsonb_set(targets, '{0,inspectors}', (targets->0->'inspectors') - 0 || (targets->0->'inspectors'->0)) WHERE id = $1`, [d.id])
     expect((await t.api<DrawReplay>('GET', `/api/v1/inspections/draws/${d.id}/replay`)).body.matches).toBe(false)
+    // A weight changed after the fact shows too, even where the picks are unchanged.
+    const w = await draw(t.api, { jurisdictionId: A, targets: 1, seed: 'weight-tamper' })
+    await db.query(`UPDATE inspection_draws SET candidates = jsonb_set(candidates, '{1,weight}', '3') WHERE id = $1`, [w.id])
+    const tampered = (await t.api<DrawReplay>('GET', `/api/v1/inspections/draws/${w.id}/replay`)).body
+    expect(tampered).toMatchObject({ matches: false, weightsMismatched: [w.candidates[1]!.unitId] })
   })
 
   it('publishes once; the public list needs no credentials and names units and inspectors', async () => {

@@ -73,9 +73,11 @@ describe('the sampler', () => {
 
   it('weighs credit records: dishonest ×2, active entries ×1.5, no score as low', () => {
     expect(weightOf(null, undefined)).toBe(1)
-    expect(weightOf('high', { dishonest: true, activeEntries: 3, points: 12 })).toBe(8)
-    expect(weightOf('medium', { dishonest: false, activeEntries: 1, points: 2 })).toBe(3)
-    expect(weightOf('critical', { dishonest: false, activeEntries: 0, points: 0 })).toBe(8)
+    expect(weightOf('high', { dishonest: true, activeEntries: 3 })).toBe(8)
+    expect(weightOf('medium', { dishonest: false, activeEntries: 1 })).toBe(3)
+    expect(weightOf('critical', { dishonest: false, activeEntries: 0 })).toBe(8)
+    // A stored draw's own table, not today's, decides its weights.
+    expect(weightOf('high', { dishonest: true, activeEntries: 1 }, { risk: { low: 1, medium: 3, high: 9, critical: 27 }, credit: { dishonest: 3, activeEntries: 2, clean: 1 } })).toBe(27)
   })
 
   it('refuses a weight that is not positive', () => {

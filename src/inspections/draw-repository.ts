@@ -28,7 +28,8 @@ const SUMMARY_COLUMNS = `id, jurisdiction_id, seed, seed_generated, algorithm, t
   jsonb_array_length(targets) AS target_count,
   (SELECT count(*)::int FROM jsonb_array_elements(targets) t WHERE (t->>'shortfall')::int > 0) AS shortfalls`
 
-const summaryOf = (r: Row): DrawSummary => ({
+/** The columns every view of a draw has. */
+const baseOf = (r: Row): Omit<DrawSummary, 'candidateCount' | 'targetCount'> => ({
   id: String(r.id),
   jurisdictionId: r.jurisdiction_id as string,
   seed: r.seed as string,
@@ -41,10 +42,9 @@ const summaryOf = (r: Row): DrawSummary => ({
   createdBy: r.created_by as string,
   createdAt: iso(r.created_at)!,
   publishedAt: iso(r.published_at),
-  publishedBy: r.published_by as string | null,
-  candidateCount: r.candidate_count as number,
-  targetCount: r.target_count as number
+  publishedBy: r.published_by as string | null
 })
+const summaryOf = (r: Row): DrawSummary => ({ ...baseOf(r), candidateCount: r.candidate_count as number, targetCount: r.target_count as number })
 
 export class DrawRepository {
   constructor(private readonly pool: Pool) {}
@@ -99,10 +99,7 @@ export class DrawRepository {
     const { rows } = await db.query(`SELECT ${SUMMARY_COLUMNS}, weights, candidates, targets FROM inspection_draws WHERE id = $1`, [id])
     const r = rows[0] as Row | undefined
     if (!r) return null
-    const summary: Partial<DrawSummary> = summaryOf(r)
-    delete summary.candidateCount
-    delete summary.targetCount
-    return { ...(summary as Omit<DrawSummary, 'candidateCount' | 'targetCount'>), weights: r.weights as Draw['weights'], candidates: r.candidates as DrawCandidate[], targets: r.targets as DrawTarget[] }
+    return { ...baseOf(r), weights: r.weights as Draw['weights'], candidates: r.candidates as DrawCandidate[], targets: r.targets as DrawTarget[] }
   }
 
   /** Newest first; `scope`: draws of jurisdictions in that subtree only (null: all). */

@@ -8,7 +8,7 @@ import type { Pool } from '../store/postgres.js'
 import type { Logger } from '../logger.js'
 import type { Draw, DrawCandidate, DrawCreate, DrawReplay, PublicDraw } from '../../schemas/inspections.js'
 import { ALGORITHM, drawTargets, generatorFromSeed, runDraw } from './sampler.js'
-import { CREDIT_FACTOR, RISK_WEIGHT, weightOf } from './weights.js'
+import { WEIGHT_TABLE, weightOf, type WeightTable } from './weights.js'
 import { creditStanding } from '../followup/credit.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import { DrawRepository } from './draw-repository.js'
@@ -59,7 +59,7 @@ export class DrawService {
         targetsRequested: body.targets,
         inspectorsPerTarget: body.inspectorsPerTarget,
         note: body.note ?? null,
-        weights: { risk: { ...RISK_WEIGHT }, credit: { ...CREDIT_FACTOR } },
+        weights: WEIGHT_TABLE,
         candidates,
         targets,
         createdBy: actor
@@ -93,13 +93,19 @@ export class DrawService {
     return this.repo.get(id)
   }
 
-  /** Run the stored draw again from its seed and stored lists and compare. */
+  /**
+   * Run the stored draw again from its seed and stored lists and compare; each stored weight is also recomputed from
+   * the candidate's stored inputs and the draw's own weight table.
+   */
   replay(draw: Draw): DrawReplay {
     const eligible = new Map(draw.targets.map((t) => [t.unitId, t.eligibleInspectors]))
     const again = runDraw({ seed: draw.seed, candidates: draw.candidates, targets: draw.targetsRequested, inspectorsPerTarget: draw.inspectorsPerTarget }, eligible)
     const stored = draw.targets.map((t) => ({ unitId: t.unitId, inspectors: t.inspectors }))
     const replayed = again.map((t) => ({ unitId: t.unitId, inspectors: t.inspectors }))
-    return { drawId: draw.id, matches: JSON.stringify(stored) === JSON.stringify(replayed), stored, replayed }
+    const weightsMismatched = draw.candidates
+      .filter((c) => weightOf(c.riskLevel, c, draw.weights as WeightTable) !== c.weight)
+      .map((c) => c.unitId)
+    return { drawId: draw.id, matches: JSON.stringify(stored) === JSON.stringify(replayed) && weightsMismatched.length === 0, weightsMismatched, stored, replayed }
   }
 
   /** The published list (names instead of ids); null unless published. */

@@ -20,12 +20,14 @@ export const RISK_WEIGHT: Readonly<Record<RiskLevel, number>> = { low: 1, medium
  */
 export const CREDIT_FACTOR = { dishonest: 2, activeEntries: 1.5, clean: 1 } as const
 
-export function creditFactor(credit: CreditStanding | undefined): number {
-  if (!credit) return CREDIT_FACTOR.clean
-  if (credit.dishonest) return CREDIT_FACTOR.dishonest
-  return credit.activeEntries > 0 ? CREDIT_FACTOR.activeEntries : CREDIT_FACTOR.clean
+/** The table as a draw stores it (`weights`), so a stored draw's weights can be checked against its own table. */
+export interface WeightTable {
+  risk: Readonly<Record<string, number>>
+  credit: Readonly<Record<keyof typeof CREDIT_FACTOR, number>>
 }
+export const WEIGHT_TABLE: WeightTable = { risk: RISK_WEIGHT, credit: CREDIT_FACTOR }
 
-export function weightOf(level: RiskLevel | null, credit: CreditStanding | undefined): number {
-  return RISK_WEIGHT[level ?? 'low'] * creditFactor(credit)
+export function weightOf(level: RiskLevel | null, credit: Pick<CreditStanding, 'dishonest' | 'activeEntries'> | undefined, table: WeightTable = WEIGHT_TABLE): number {
+  const factor = !credit ? table.credit.clean : credit.dishonest ? table.credit.dishonest : credit.activeEntries > 0 ? table.credit.activeEntries : table.credit.clean
+  return table.risk[level ?? 'low']! * factor
 }
