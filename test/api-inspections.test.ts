@@ -194,6 +194,8 @@ describe('inspection draws', () => {
     ])
     expect(audit.body.items[1]!.detail).toMatchObject({ seed: 'publish-me', targets: d.targets.map((x) => x.unitId) })
     const list = await t.api<{ items: { id: string; publishedAt: string | null; note: string | null }[] }>('GET', `/api/v1/inspections/draws?jurisdictionId=${A}`)
+    const openapi = (await (await fetch(`${base}/docs/json`)).json()) as { paths: Record<string, unknown> }
+    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/api/v1/inspections/draws/{id}/public', '/api/v1/reports/summary']))
     expect(list.body.items.find((x) => x.id === d.id)).toMatchObject({ publishedAt: p1.body.publishedAt, note: '2026 Q1 district A' })
   })
 
@@ -201,5 +203,11 @@ describe('inspection draws', () => {
     expect((await t.api('POST', '/api/v1/inspections/draws', { jurisdictionId: 'nowhere', targets: 1 })).body).toMatchObject({ code: 'FW_ERR_VALIDATION', field: 'jurisdictionId' })
     expect((await t.api('POST', '/api/v1/inspections/draws', { jurisdictionId: A, targets: 0 })).status).toBe(400)
     expect((await t.api('GET', '/api/v1/inspections/draws/999999')).status).toBe(404)
+    await root('POST', '/api/v1/jurisdictions', { id: 'district-empty', parentId: CITY, name: 'No units yet', level: 'district' })
+    expect((await t.api('POST', '/api/v1/inspections/draws', { jurisdictionId: 'district-empty', targets: 1 })).body).toMatchObject({
+      code: 'FW_ERR_VALIDATION',
+      field: 'jurisdictionId',
+      message: 'jurisdiction district-empty has no units to draw from'
+    })
   })
 })

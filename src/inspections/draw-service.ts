@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Pool } from '../store/postgres.js'
 import type { Logger } from '../logger.js'
+import { FirewatchError } from '../errors.js'
 import type { Draw, DrawCandidate, DrawCreate, DrawReplay, PublicDraw } from '../../schemas/inspections.js'
 import { ALGORITHM, drawTargets, generatorFromSeed, runDraw } from './sampler.js'
 import { WEIGHT_TABLE, weightOf, type WeightTable } from './weights.js'
@@ -34,6 +35,9 @@ export class DrawService {
       // One snapshot for candidates, credit and inspectors: a unit or inspector added meanwhile is wholly in or out.
       await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
       const units = await this.repo.candidates(client, body.jurisdictionId)
+      if (units.length === 0) {
+        throw new FirewatchError('FW_ERR_VALIDATION', `jurisdiction ${body.jurisdictionId} has no units to draw from`, { statusCode: 400, field: 'jurisdictionId' })
+      }
       const credit = await creditStanding(client, units.map((u) => u.unitId))
       const candidates: DrawCandidate[] = units.map(({ unitId, level }) => {
         const c = credit.get(unitId)
