@@ -71,6 +71,9 @@ describe('appending', () => {
     const { rows } = await su.query<{ detail: string }>('SELECT detail FROM audit_log WHERE seq = $1', [e.seq])
     expect(rows[0]!.detail).toBe('{"a":{"y":[3,"é"],"z":1e+21},"b":1.5}')
     expect(e.detail).toEqual({ a: { y: [3, 'é'], z: 1e21 }, b: 1.5 })
+    // What PostgreSQL's JSON refuses (a lone surrogate, NUL) becomes U+FFFD rather than failing the action.
+    const odd = await t.app.audit.record(probe('unstorable', { comment: 'a\ud800b\u0000c\ud83d\udd25' }))
+    expect(odd.detail).toEqual({ comment: 'a\ufffdb\ufffdc\ud83d\udd25' })
   })
 
   it('refuses UPDATE, DELETE and TRUNCATE while its triggers are on, even to a superuser', async () => {
