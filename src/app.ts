@@ -32,6 +32,8 @@ import { AuthService, deriveJwtSecret } from './auth/auth-service.js'
 import { ScopeGuard } from './auth/scope.js'
 import { LiveHub } from './api/routes/live.js'
 import { AuditLog } from './audit/audit-log.js'
+import { loadFollowUpPolicy } from './followup/policy.js'
+import type { FollowUp } from './followup/index.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
 export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: RULES_GROUP } as const
@@ -59,6 +61,8 @@ export interface App {
   readonly notifier: Notifier
   /** The hash-chained audit trail of operator, inspector and administrator actions (docs/AUDIT.md). */
   readonly audit: AuditLog
+  /** Follow-up cases and credit records. */
+  readonly followUp: FollowUp
   /** Set once started. */
   broker: Broker | null
   /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
@@ -71,6 +75,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   const profiles = loadProfiles(config.devicesDir)
   // Rules are checked before anything connects: an invalid file stops start-up naming the rule and field.
   const rules = loadRules(config.rulesDir, profiles)
+  const followupPolicy = loadFollowUpPolicy(config.followupFile)
   const pool: Pool = await connectPostgres(config.databaseUrl, log)
   await migrate(pool, log)
   const registry = new RegistryRepository(pool)
@@ -107,8 +112,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   )
 
   // The API's side of alerts (operators acknowledging, resolving): the same listeners as the engine's thread.
-  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false, audit })
-  const { alerts, risk, jobs, live, notifier } = runtime
+  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false, audit, followupPolicy })
+  const { alerts, risk, jobs, live, notifier, followUp } = runtime
   // Devices going online or offline go out on the live channel with the alert changes (same stream, same order).
   const deviceFeed = new DeviceStateFeed(redis, { stream: live.stream, channel: live.channel, keep: LivePublisher.KEEP }, log.child({ component: 'live' }))
   const presence = new Presence(registry, log, undefined, deviceFeed)
@@ -169,6 +174,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     alerts,
     risk,
     audit,
+    cases: followUp.cases,
+    credit: followUp.credit,
     // Awaited by the API, so the next message after the reply is judged with the new test mode.
     onTestModeChanged: () => engine.refreshTestModes().catch((err) => log.warn({ err }, 'test modes not reloaded; the next periodic read applies them')),
     checks: {
@@ -232,6 +239,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     liveHub,
     notifier,
     audit,
+    followUp,
     broker: null,
 
     async start() {
