@@ -156,6 +156,25 @@ describe('what is recorded', () => {
     expect(await ofAlert(cleared.id)).toEqual([])
   })
 
+  it('an action whose entry cannot be written does not happen: they commit together', async () => {
+    const alert = await raise()
+    const before = (await head()).seq
+    await su.query(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`)
+    await su.query('CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()')
+    try {
+      expect((await operator('POST', `/api/v1/alerts/${alert.id}/ack`, {})).status).toBe(503)
+      const unit = { id: 'unit-unrecorded', jurisdictionId, name: 'Unrecorded', address: '1 Road', category: 'general', contactName: 'x', contactPhone: '0571-0000000' }
+      expect((await t.api('POST', '/api/v1/units', unit)).status).toBe(503)
+    } finally {
+      await su.query('DROP TRIGGER refuse_audit ON audit_log')
+      await su.query('DROP FUNCTION refuse_audit()')
+    }
+    expect((await t.app.alerts.get(alert.id))!.status).toBe('open')
+    expect((await t.app.alerts.transitions(alert.id)).map((x) => x.action)).toEqual(['opened'])
+    expect(await t.app.registry.getUnit('unit-unrecorded')).toBeNull()
+    expect((await head()).seq).toBe(before)
+  })
+
   it('device test mode on and off', async () => {
     const device = await t.provision('sprinkler_pressure', unitId)
     expect((await operator('PUT', `/api/v1/devices/${device.id}/test-mode`, { minutes: 30 })).status).toBe(200)
