@@ -227,6 +227,9 @@ describe('tampering', () => {
   let last: number
 
   beforeAll(async () => {
+    // Enough entries on their own (when run alone, with -t), whatever ran before.
+    const have = (await t.app.audit.verify()).head?.seq ?? 0
+    await Promise.all(Array.from({ length: Math.max(0, 200 - have) }, (_, i) => t.app.audit.record(probe(`filler-${i}`))))
     last = (await head()).seq
     // The attacker is a superuser: the append-only triggers are no obstacle. The chain is.
     await su.query('CREATE TEMP TABLE saved AS SELECT * FROM audit_log')
@@ -287,6 +290,14 @@ describe('tampering', () => {
       expect(run.code, run.stdout + run.stderr).toBe(1)
       expect(run.stdout).toContain(`BROKEN at entry ${seq}: ${reason}`)
     }
+  })
+
+  it('a hole wider than a page of the walk is still named at its first missing entry', async () => {
+    await su.query('DELETE FROM audit_log WHERE seq BETWEEN 100 AND 140')
+    expect((await t.app.audit.verify({ batchSize: 10 })).broken).toMatchObject({ seq: 100, reason: 'gap', message: expect.stringContaining('entries 100–140 are missing') })
+    const run = await runAuditVerify(databaseUrl, ['--batch', '10', '--quiet'])
+    expect(run.code).toBe(1)
+    expect(run.stdout).toContain('BROKEN at entry 100: gap')
   })
 
   it('the CLI exits 0 on an intact trail and prints the head to publish', async () => {
