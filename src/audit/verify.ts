@@ -11,6 +11,7 @@
  */
 import type { Pool } from '../store/postgres.js'
 import { chainHash, GENESIS_HASH, TIME_TEXT } from './canonical.js'
+import { ENTRY_COLUMNS, type EntryRow } from './audit-query.js'
 
 export type BreakReason = 'gap' | 'sequence' | 'broken_link' | 'hash_mismatch' | 'anchor_mismatch'
 
@@ -31,19 +32,6 @@ export interface VerifyResult {
   head: { seq: number; hash: string; time: string } | null
   /** The first entry that does not hold, and why. */
   broken: { seq: number; reason: BreakReason; message: string } | null
-}
-
-interface Row {
-  seq: string
-  time: string
-  actor: string
-  action: string
-  subject_kind: string
-  subject_id: string
-  jurisdiction_id: string | null
-  detail: string
-  prev_hash: string
-  hash: string
 }
 
 export async function verifyChain(db: Pick<Pool, 'query'>, o: VerifyOptions = {}): Promise<VerifyResult> {
@@ -69,9 +57,8 @@ export async function verifyChain(db: Pick<Pool, 'query'>, o: VerifyOptions = {}
   // statistics the planner would otherwise sort the whole rest of the table for every page.
   let after = await nextStored(db, null, total)
   while (after !== null) {
-    const { rows } = await db.query<Row>(
-      `SELECT seq::text, ${TIME_TEXT('time')} AS time, actor, action, subject_kind, subject_id, jurisdiction_id, detail, prev_hash, hash
-       FROM audit_log WHERE seq > $1::bigint AND seq <= least($1::bigint + $3, $2) ORDER BY audit_log.seq`,
+    const { rows } = await db.query<EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM audit_log WHERE seq > $1::bigint AND seq <= least($1::bigint + $3, $2) ORDER BY audit_log.seq`,
       [after, total, batch]
     )
     if (rows.length === 0) {
