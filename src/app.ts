@@ -24,6 +24,7 @@ import type { AlertService } from './alerts/alert-service.js'
 import type { RiskService } from './alerts/risk.js'
 import { alertsTopic, LivePublisher } from './alerts/live.js'
 import type { Notifier } from './alerts/notifier.js'
+import type { Notifications } from './notifications/index.js'
 import { loadRules, type RuleSet } from './rules/rule-set.js'
 import type { Jobs } from './rules/jobs.js'
 import { buildRulesRuntime, RULES_GROUP } from './rules/runtime.js'
@@ -56,6 +57,8 @@ export interface App {
   /** The WebSocket clients of the live channel (/api/v1/live). */
   readonly liveHub: LiveHub
   readonly notifier: Notifier
+  /** Webhooks and the 119 forward. */
+  readonly notifications: Notifications
   /** Set once started. */
   broker: Broker | null
   /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
@@ -104,7 +107,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
 
   // The API's side of alerts (operators acknowledging, resolving): the same listeners as the engine's thread.
   const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false })
-  const { alerts, risk, jobs, live, notifier } = runtime
+  const { alerts, risk, jobs, live, notifier, notifications } = runtime
   // Devices going online or offline go out on the live channel with the alert changes (same stream, same order).
   const deviceFeed = new DeviceStateFeed(redis, { stream: live.stream, channel: live.channel, keep: LivePublisher.KEEP }, log.child({ component: 'live' }))
   const presence = new Presence(registry, log, undefined, deviceFeed)
@@ -226,6 +229,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     live,
     liveHub,
     notifier,
+    notifications,
     broker: null,
 
     async start() {
