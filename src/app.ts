@@ -167,6 +167,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     store,
     alerts,
     risk,
+    notifications,
     // Awaited by the API, so the next message after the reply is judged with the new test mode.
     onTestModeChanged: () => engine.refreshTestModes().catch((err) => log.warn({ err }, 'test modes not reloaded; the next periodic read applies them')),
     checks: {

@@ -19,9 +19,10 @@ import { authRoutes, type AuthDeps } from './routes/auth.js'
 import { can, type Action, type Principal } from '../auth/principal.js'
 import { riskRoutes, type RiskDeps } from './routes/risk.js'
 import { liveRoutes, type LiveDeps } from './routes/live.js'
+import { webhookRoutes, type WebhookDeps } from './routes/webhooks.js'
 import type { ScopedKind } from '../auth/scope.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, WebhookDeps {
   adminToken: string
   log: Logger
 }
@@ -155,6 +156,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(alertRoutes(deps))
       await v1.register(riskRoutes(deps))
       await v1.register(liveRoutes(deps))
+      await v1.register(webhookRoutes(deps))
     },
     { prefix: '/api/v1' }
   )

@@ -138,6 +138,11 @@ export class WebhookRepository {
     await this.pool.query('DELETE FROM webhook_dead_letters WHERE id = $1', [id])
   }
 
+  async jurisdictionExists(id: string): Promise<boolean> {
+    const { rows } = await this.pool.query('SELECT 1 FROM jurisdictions WHERE id = $1', [id])
+    return rows.length > 0
+  }
+
   /** The jurisdiction a webhook or a dead letter's webhook is bound to; undefined when there is no such record. */
   async jurisdictionOf(kind: 'webhook' | 'deadLetter', id: string): Promise<string | null | undefined> {
     if (!isId(id)) return undefined
