@@ -205,7 +205,11 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     queues: await jobs.counts().catch(() => ({})),
     openAlerts: await alerts.repo.openByClass(),
     liveMessages: live.published + engine.stats.liveMessages,
-    notifications: notifier.sent + engine.stats.notifications
+    notifications: notifier.sent + engine.stats.notifications,
+    acceptedByKind: ingestLog.appendedByKind,
+    influxWriteSeconds: writer.stats.writeSeconds,
+    // The deliveries run where the BullMQ workers do: the engine's thread.
+    deliveries: engine.stats.deliveries
   })
 
   let trimTimer: NodeJS.Timeout | null = null

@@ -6,7 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createUnitAt, startTestApp, type TestApp } from './helpers/env.js'
+import { createUnitAt, startTestApp, waitFor, type TestApp } from './helpers/env.js'
 import { Receiver } from './helpers/receiver.js'
 import type { Alert, AlertTransition } from '../schemas/alerts.js'
 
@@ -83,6 +83,12 @@ describe('119 forward', () => {
       ['forwarded_119', 2, 200]
     ])
     expect(forward[1]).toMatchObject({ actor: 'system', fromStatus: 'acknowledged', toStatus: 'acknowledged' })
+
+    // Counted in the engine's thread, published by the main one.
+    await waitFor(async () => {
+      const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()
+      return /firewatch_forward_119_total\{outcome="delivered"\} [1-9]/.test(text) && /firewatch_forward_119_total\{outcome="failed"\} [1-9]/.test(text)
+    })
   })
 
   it('takes a redirect as a failure and does not follow it', async () => {

@@ -145,6 +145,7 @@ describe('delivery', () => {
     expect(again.body).toBe(dead.body)
     expect(verify(w.body.secret, String(again.headers['x-firewatch-signature']), again.body)).toBe(true)
     expect((await t.api<{ total: number }>('GET', `/api/v1/webhooks/dead-letters?webhookId=${w.body.id}`)).body.total).toBe(0)
+    await waitFor(async () => /firewatch_webhook_deliveries_total\{outcome="dead_lettered"\} [1-9]/.test(await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()))
   })
 })
 
