@@ -219,14 +219,15 @@ function count(env: Env, name: string, fallback: number, min: number, max: numbe
 
 /** The 119 forward is on when FORWARD_119_URL is set; it then needs the key its deliveries are signed with. */
 function forward119(env: Env): Config['forward119'] {
+  // GB 50440: the forward must arrive within 3 s, so one attempt may take at most that.
+  const timeoutMs = ms(env, 'FORWARD_119_TIMEOUT_MS', 1000, 50, 3000)
   if (!env.FORWARD_119_URL) {
     if (env.FORWARD_119_SECRET) required(env, 'FORWARD_119_URL')
     return null
   }
   const target = url(env, 'FORWARD_119_URL', '', ['http:', 'https:'])
   const key = secret(env, 'FORWARD_119_SECRET') ?? required(env, 'FORWARD_119_SECRET')
-  // GB 50440: the forward must arrive within 3 s, so one attempt may take at most that.
-  return { url: target, secret: key, timeoutMs: ms(env, 'FORWARD_119_TIMEOUT_MS', 1000, 50, 3000) }
+  return { url: target, secret: key, timeoutMs }
 }
 
 function readFileOr(file: string, name: string): Buffer {
