@@ -4,7 +4,7 @@
  * that starts next forwards it, once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { apiAt, createUnitAt, startTestApp, testEnv, uniqueNames, type TestApp } from './helpers/env.js'
+import { apiAt, createUnitAt, startTestApp, testEnv, uniqueNames, waitFor, type TestApp } from './helpers/env.js'
 import { freePort, killAll, startServerProcess } from './helpers/processes.js'
 import { Receiver } from './helpers/receiver.js'
 
@@ -52,9 +52,12 @@ describe('119 forward across a crash', () => {
     t = await startTestApp(names, { ...forward, RULE_ENGINE: 'true' })
     const got = await receiver.waitFor((q) => JSON.parse(q.body).alert?.id === alert.id, 20_000)
     expect(JSON.parse(got.body)).toMatchObject({ type: 'fire_confirmed', confirmedBy: 'root' })
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    const recorded = await waitFor(async () => {
+      const history = await t!.api<{ transitions: { action: string }[] }>('GET', `/api/v1/alerts/${alert.id}`)
+      const delivered = history.body.transitions.filter((x) => x.action === 'forwarded_119')
+      return delivered.length > 0 ? delivered : null
+    })
+    expect(recorded).toHaveLength(1)
     expect(receiver.requests).toHaveLength(1)
-    const history = await t.api<{ transitions: { action: string }[] }>('GET', `/api/v1/alerts/${alert.id}`)
-    expect(history.body.transitions.filter((x) => x.action === 'forwarded_119')).toHaveLength(1)
   })
 })

@@ -45,6 +45,12 @@ const fire = async () =>
   ).alert
 
 const history = async (id: string) => (await t.api<{ transitions: AlertTransition[] }>('GET', `/api/v1/alerts/${id}`)).body.transitions
+/** The alert's 119 records, once the delivery is among them (it is recorded just after the receiver answered). */
+const forwardRecords = (id: string) =>
+  waitFor(async () => {
+    const records = (await history(id)).filter((x) => x.action.includes('119'))
+    return records.some((x) => x.action === 'forwarded_119') ? records : null
+  })
 
 /** The documented algorithm, written out again: t=<ms>,v1=hex(HMAC-SHA256(secret, "<t>.<body>")). */
 function verify(header: string, body: string): boolean {
@@ -76,8 +82,7 @@ describe('119 forward', () => {
     const payload = JSON.parse(ok.body)
     expect(payload).toMatchObject({ type: 'fire_confirmed', confirmedBy: 'root', alert: { id: alert.id, class: 'fire' }, unit: { id: unitId, address: '1 Test Road' } })
 
-    const transitions = await history(alert.id)
-    const forward = transitions.filter((x) => x.action.includes('119'))
+    const forward = await forwardRecords(alert.id)
     expect(forward.map((x) => [x.action, x.data.attempt, x.data.status])).toEqual([
       ['forward_119_failed', 1, 500],
       ['forwarded_119', 2, 200]
@@ -98,10 +103,25 @@ describe('119 forward', () => {
     expect((await t.api('POST', `/api/v1/alerts/${alert.id}/confirm`, {})).status).toBe(200)
     await receiver.waitFor((q) => q.status === 200 && JSON.parse(q.body).alert?.id === alert.id)
     expect(receiver.requests.slice(before).every((q) => q.path === '/119/alarms')).toBe(true)
-    const forward = (await history(alert.id)).filter((x) => x.action.includes('119'))
+    const forward = await forwardRecords(alert.id)
     expect(forward.map((x) => [x.action, x.data.status])).toEqual([
       ['forward_119_failed', 302],
       ['forwarded_119', 200]
+    ])
+  })
+
+  it('cuts an attempt the receiver does not answer at FORWARD_119_TIMEOUT_MS and still arrives within 3 s', async () => {
+    const alert = await fire()
+    receiver.stall = 1
+    expect((await t.api('POST', `/api/v1/alerts/${alert.id}/confirm`, {})).status).toBe(200)
+    const replied = Date.now()
+    const ok = await receiver.waitFor((q) => q.status === 200 && JSON.parse(q.body).alert?.id === alert.id)
+    // GB 50440: ≤ 3 s; one attempt waits at most the 1 s default timeout, the retry follows 100 ms later.
+    expect(ok.at - replied).toBeLessThan(3000)
+    const forward = await forwardRecords(alert.id)
+    expect(forward.map((x) => [x.action, x.data.status, x.data.error ?? null])).toEqual([
+      ['forward_119_failed', null, 'no answer within 1000 ms'],
+      ['forwarded_119', 200, null]
     ])
   })
 
@@ -114,6 +134,6 @@ describe('119 forward', () => {
     await t.app.notifications.forward.onAlertChange((await t.app.alerts.get(alert.id))!, 'confirmed')
     await new Promise((r) => setTimeout(r, 1000))
     expect(receiver.requests.filter((q) => JSON.parse(q.body).alert?.id === alert.id)).toHaveLength(1)
-    expect((await history(alert.id)).filter((x) => x.action === 'forwarded_119')).toHaveLength(1)
+    expect((await forwardRecords(alert.id)).filter((x) => x.action === 'forwarded_119')).toHaveLength(1)
   })
 })

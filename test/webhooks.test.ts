@@ -178,6 +178,12 @@ describe('the API', () => {
     })
   }
 
+  it('is described in the OpenAPI document', async () => {
+    const doc = (await (await fetch(`http://127.0.0.1:${t.httpPort}/docs/json`)).json()) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { required?: string[] } }> } }>> }
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/webhooks', '/api/v1/webhooks/{id}', '/api/v1/webhooks/dead-letters', '/api/v1/webhooks/dead-letters/{id}/retry']))
+    expect(doc.paths['/api/v1/webhooks']!.post!.requestBody!.content['application/json']!.schema.required).toEqual(expect.arrayContaining(['url', 'classes', 'jurisdictionId']))
+  })
+
   it('answers 400 naming the field for a bad change', async () => {
     const c = await create(valid())
     expect(await t.api('PATCH', `/api/v1/webhooks/${c.body.id}`, { enabled: 'sometimes' })).toMatchObject({ status: 400, body: { field: 'enabled' } })

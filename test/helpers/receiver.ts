@@ -18,6 +18,8 @@ export class Receiver {
   /** Statuses to answer, in order; when empty, `otherwise`. */
   script: number[] = []
   otherwise = 200
+  /** The next this many requests get no answer at all (recorded with status 0): the sender's timeout must end them. */
+  stall = 0
   private waiters: (() => void)[] = []
 
   async start(): Promise<number> {
@@ -25,6 +27,11 @@ export class Receiver {
       const chunks: Buffer[] = []
       req.on('data', (c: Buffer) => chunks.push(c))
       req.on('end', () => {
+        if (this.stall > 0) {
+          this.stall--
+          this.requests.push({ at: Date.now(), path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status: 0 })
+          return
+        }
         const status = this.script.shift() ?? this.otherwise
         this.requests.push({ at: Date.now(), path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), status })
         res.writeHead(status, status >= 300 && status < 400 ? { location: 'http://127.0.0.1:9/elsewhere' } : {}).end()
