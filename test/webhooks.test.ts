@@ -137,6 +137,11 @@ describe('delivery', () => {
     expect(tried).toHaveLength(3)
     expect(new Set(tried.map((x) => x.q.headers['x-firewatch-delivery']))).toEqual(new Set([dead.deliveryId]))
 
+    // Not while the webhook is disabled: the delivery would be dropped instead of kept.
+    expect((await t.api('PATCH', `/api/v1/webhooks/${w.body.id}`, { enabled: false })).status).toBe(200)
+    expect(await t.api('POST', `/api/v1/webhooks/dead-letters/${dead.id}/retry`)).toMatchObject({ status: 409, body: { code: 'FW_ERR_CONFLICT' } })
+    expect((await t.api('PATCH', `/api/v1/webhooks/${w.body.id}`, { enabled: true })).status).toBe(200)
+
     // The receiver is fixed: sent again, same delivery id and body, and the dead letter leaves the list.
     failing.otherwise = 200
     const retry = await t.api<{ deliveryId: string }>('POST', `/api/v1/webhooks/dead-letters/${dead.id}/retry`)

@@ -19,7 +19,7 @@ export interface WebhookDeps {
   guard: ScopeGuard
 }
 
-const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply }
+const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply }
 const tags = ['webhooks']
 const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'numeric id' }) })
 const RetryReply = Type.Object({ deliveryId: Type.String(), webhookId: Type.String() })
@@ -100,7 +100,7 @@ export const webhookRoutes =
         preValidation: guarded('deadLetter'),
         schema: {
           tags,
-          description: 'Send a dead letter again, with the same delivery id and body, and the full attempt count; it leaves the list (and comes back if it fails again).',
+          description: 'Send a dead letter again, with the same delivery id and body, and the full attempt count; it leaves the list (and comes back if it fails again). 409 while its webhook is disabled.',
           params: Params,
           response: { 202: RetryReply, ...errors }
         }
@@ -108,6 +108,10 @@ export const webhookRoutes =
       async (req, reply) => {
         const dead = await repo.getDeadLetter(req.params.id)
         if (!dead) throw notFound('dead letter', req.params.id)
+        // A disabled webhook drops its deliveries: sending one now would lose it instead of keeping it here.
+        if (!(await repo.get(dead.webhookId))?.enabled) {
+          throw new FirewatchError('FW_ERR_CONFLICT', `webhook ${dead.webhookId} is disabled; enable it first`, { statusCode: 409 })
+        }
         await notifications.delivery.enqueue(dead.webhookId, dead.deliveryId, dead.body, `${dead.id}-${Date.now()}`)
         await repo.deleteDeadLetter(dead.id)
         req.log.info({ deadLetterId: dead.id, deliveryId: dead.deliveryId, webhookId: dead.webhookId, by: req.principal.name }, 'dead letter sent again')
