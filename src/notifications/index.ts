@@ -38,7 +38,7 @@ export class Notifications {
     this.connection.on('error', (err) => log.warn({ err }, 'Redis connection error (notification outbox)'))
     const consumer = new LogConsumer(this.connection, { stream: outboxStream(config.redisPrefix), group: WEBHOOK_GROUP, consumer: config.consumerName, batchSize: 100 })
     this.dispatcher = new WebhookDispatcher({ consumer, repo: this.repo, delivery: this.delivery, log })
-    if (!config.forward119) log.warn('FORWARD_119_URL is not set: confirmed fire alarms are not forwarded to the 119 command center')
+    if (!config.forward119) log.warn({ setting: 'FORWARD_119_URL' }, 'FORWARD_119_URL is not set: confirmed fire alarms are not forwarded to the 119 command center')
   }
 
   get stats(): NotificationStats {
