@@ -21,6 +21,7 @@ import type { AlertChange } from '../alerts/alert-repository.js'
 import { toAlert } from '../alerts/alert-repository.js'
 import { RegistryRepository } from '../store/registry-repository.js'
 import { jobId, type Jobs } from '../rules/jobs.js'
+import { FirewatchError } from '../errors.js'
 import { deliver } from './http-delivery.js'
 
 /** About a minute of attempts (2 s apart once past the first few) before the forward is given up. */
@@ -80,7 +81,7 @@ export class Forward119 {
     const fields = { alertId, unitId: alert.unitId, attempt, status: r.status, error: r.error, sinceConfirmMs }
     if (final) this.d.log.error(fields, '119 forward given up: call the 119 command center')
     else this.d.log.warn(fields, '119 forward failed; retrying')
-    throw new Error(`119 forward: ${r.error}`)
+    throw new FirewatchError('FW_ERR_DELIVERY', `119 forward: ${r.error}`)
   }
 
   private async delivered(alertId: string): Promise<boolean> {

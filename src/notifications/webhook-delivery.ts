@@ -9,6 +9,7 @@ import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import { jobId, type Jobs } from '../rules/jobs.js'
 import type { WebhookRepository } from './webhook-repository.js'
+import { FirewatchError } from '../errors.js'
 import { deliver } from './http-delivery.js'
 
 export interface WebhookStats {
@@ -56,6 +57,6 @@ export class WebhookDelivery {
     } else {
       this.d.log.warn({ webhookId, deliveryId, attempt, status: r.status, error: r.error }, 'webhook delivery failed; retrying')
     }
-    throw new Error(`webhook delivery: ${r.error}`)
+    throw new FirewatchError('FW_ERR_DELIVERY', `webhook delivery: ${r.error}`)
   }
 }
