@@ -47,6 +47,8 @@ export class WebhookDispatcher {
         if (!this.running) break
         this.d.log.warn({ err, retryInMs: backoff }, 'notification outbox not read; will retry')
         this.d.consumer.retryPending()
+        // Redis lost the stream or the group (a restore without AOF): recreate it rather than fail forever.
+        if (String((err as Error).message).includes('NOGROUP')) await this.d.consumer.ensureGroup().catch(() => undefined)
         await new Promise((r) => setTimeout(r, backoff))
         backoff = Math.min(backoff * 2, 5000)
       }
