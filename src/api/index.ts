@@ -19,10 +19,13 @@ import { authRoutes, type AuthDeps } from './routes/auth.js'
 import { can, type Action, type Principal } from '../auth/principal.js'
 import { riskRoutes, type RiskDeps } from './routes/risk.js'
 import { liveRoutes, type LiveDeps } from './routes/live.js'
+import { auditRoutes, type AuditDeps } from './routes/audit.js'
 import { webhookRoutes, type WebhookDeps } from './routes/webhooks.js'
 import type { ScopedKind } from '../auth/scope.js'
+import { caseRoutes, type CaseDeps } from './routes/cases.js'
+import { creditRoutes, type CreditDeps } from './routes/credit.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, WebhookDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, AuditDeps, CaseDeps, CreditDeps, WebhookDeps {
   adminToken: string
   log: Logger
 }
@@ -156,6 +159,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(alertRoutes(deps))
       await v1.register(riskRoutes(deps))
       await v1.register(liveRoutes(deps))
+      await v1.register(auditRoutes(deps))
+      await v1.register(caseRoutes(deps))
+      await v1.register(creditRoutes(deps))
       await v1.register(webhookRoutes(deps))
     },
     { prefix: '/api/v1' }
