@@ -165,6 +165,15 @@ describe('the API', () => {
     expect((await t.api('DELETE', `/api/v1/webhooks/${c.body.id}`)).status).toBe(204)
     expect((await t.api('GET', `/api/v1/webhooks/${c.body.id}`)).status).toBe(404)
     expect((await t.api('DELETE', `/api/v1/webhooks/${c.body.id}`)).status).toBe(404)
+
+    // Each step is on the audit trail, without the secret and with only the URL's host.
+    type Entry = { action: string; actor: string; jurisdictionId: string | null; detail: Record<string, unknown> }
+    const trail = await t.api<{ items: Entry[] }>('GET', `/api/v1/audit?subjectKind=webhook&subjectId=${c.body.id}`)
+    expect(trail.body.items.map((e) => e.action).reverse()).toEqual(['webhook.created', 'webhook.changed', 'webhook.deleted'])
+    expect(trail.body.items.every((e) => e.actor === 'root' && e.jurisdictionId === district('B'))).toBe(true)
+    expect(trail.body.items.find((e) => e.action === 'webhook.changed')!.detail).toMatchObject({ changed: ['classes', 'name'], host: new URL(okUrl).host })
+    expect(JSON.stringify(trail.body.items)).not.toContain(c.body.secret)
+    expect(JSON.stringify(trail.body.items)).not.toContain('/hooks/firewatch')
   })
 
   const valid = () => ({ name: 'x', url: 'https://example.test/hook', jurisdictionId: district('A'), classes: ['fire'] })

@@ -3,6 +3,7 @@
  * webhooks bound inside that subtree; one bound to no jurisdiction is visible to administrators of the whole system.
  */
 import type { Pool } from '../store/postgres.js'
+import type { Queryable } from '../audit/audit-log.js'
 import type { DeadLetter, Webhook, WebhookCreate, WebhookPatch } from '../../schemas/webhooks.js'
 
 type Row = Record<string, unknown>
@@ -46,8 +47,9 @@ const IN_SCOPE = (n: number) => `w.jurisdiction_id IN (SELECT id FROM jurisdicti
 export class WebhookRepository {
   constructor(private readonly pool: Pool) {}
 
-  async create(body: WebhookCreate, secret: string, by: string): Promise<Webhook> {
-    const { rows } = await this.pool.query(
+  /** `db`: the transaction of the action's audit entry (as every write below). */
+  async create(body: WebhookCreate, secret: string, by: string, db: Queryable = this.pool): Promise<Webhook> {
+    const { rows } = await db.query(
       `INSERT INTO webhooks (name, url, jurisdiction_id, classes, secret, enabled, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
       [body.name, body.url, body.jurisdictionId, body.classes, secret, body.enabled ?? true, by]
     )
@@ -73,8 +75,8 @@ export class WebhookRepository {
     return { items: rows.map((r) => toWebhook(r as Row)), total: rows[0] ? Number((rows[0] as Row).total) : 0 }
   }
 
-  async update(id: string, patch: WebhookPatch): Promise<Webhook | null> {
-    const { rows } = await this.pool.query(
+  async update(id: string, patch: WebhookPatch, db: Queryable = this.pool): Promise<Webhook | null> {
+    const { rows } = await db.query(
       `UPDATE webhooks SET name = coalesce($2, name), url = coalesce($3, url),
               jurisdiction_id = CASE WHEN $4 THEN $5 ELSE jurisdiction_id END,
               classes = coalesce($6, classes), enabled = coalesce($7, enabled), updated_at = now()
@@ -84,10 +86,10 @@ export class WebhookRepository {
     return rows[0] ? toWebhook(rows[0] as Row) : null
   }
 
-  async delete(id: string): Promise<boolean> {
-    if (!isId(id)) return false
-    const { rowCount } = await this.pool.query('DELETE FROM webhooks WHERE id = $1', [id])
-    return (rowCount ?? 0) > 0
+  async delete(id: string, db: Queryable = this.pool): Promise<Webhook | null> {
+    if (!isId(id)) return null
+    const { rows } = await db.query('DELETE FROM webhooks WHERE id = $1 RETURNING *', [id])
+    return rows[0] ? toWebhook(rows[0] as Row) : null
   }
 
   /**
@@ -134,8 +136,8 @@ export class WebhookRepository {
     return rows[0] ? toDeadLetter(rows[0] as Row) : null
   }
 
-  async deleteDeadLetter(id: string): Promise<void> {
-    await this.pool.query('DELETE FROM webhook_dead_letters WHERE id = $1', [id])
+  async deleteDeadLetter(id: string, db: Queryable = this.pool): Promise<void> {
+    await db.query('DELETE FROM webhook_dead_letters WHERE id = $1', [id])
   }
 
   async jurisdictionExists(id: string): Promise<boolean> {

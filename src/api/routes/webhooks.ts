@@ -12,12 +12,17 @@ import { can, type Principal } from '../../auth/principal.js'
 import { notFound, type ScopeGuard } from '../../auth/scope.js'
 import { FirewatchError } from '../../errors.js'
 import type { Notifications } from '../../notifications/index.js'
+import type { AuditLog } from '../../audit/audit-log.js'
 import { newSecret } from '../../notifications/signature.js'
 
 export interface WebhookDeps {
   notifications: Notifications
   guard: ScopeGuard
+  audit: AuditLog
 }
+
+/** What the audit trail keeps of a webhook: never the secret, and of the URL only the host (URLs may carry tokens). */
+const auditDetail = (w: Webhook) => ({ name: w.name, host: new URL(w.url).host, classes: w.classes, enabled: w.enabled })
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply }
 const tags = ['webhooks']
@@ -25,7 +30,7 @@ const Params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, desc
 const RetryReply = Type.Object({ deliveryId: Type.String(), webhookId: Type.String() })
 
 export const webhookRoutes =
-  ({ notifications, guard }: WebhookDeps): FastifyPluginAsyncTypebox =>
+  ({ notifications, guard, audit }: WebhookDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     const repo = notifications.repo
     const inScope = async (p: Principal, jurisdictionId: string | null) =>
@@ -68,7 +73,11 @@ export const webhookRoutes =
       async (req, reply) => {
         await checkBinding(req.principal, req.body.jurisdictionId)
         const secret = newSecret()
-        const webhook = await repo.create(req.body, secret, req.principal.name)
+        const webhook = await audit.transaction(async (c) => {
+          const w = await repo.create(req.body, secret, req.principal.name, c)
+          await audit.record({ actor: req.principal.name, action: 'webhook.created', subjectKind: 'webhook', subjectId: w.id, jurisdictionId: w.jurisdictionId, detail: auditDetail(w) }, c)
+          return w
+        })
         req.log.info({ webhookId: webhook.id, jurisdictionId: webhook.jurisdictionId, classes: webhook.classes, by: req.principal.name }, 'webhook created')
         return reply.status(201).send({ ...webhook, secret })
       }
@@ -113,7 +122,12 @@ export const webhookRoutes =
           throw new FirewatchError('FW_ERR_CONFLICT', `webhook ${dead.webhookId} is disabled; enable it first`, { statusCode: 409 })
         }
         await notifications.delivery.enqueue(dead.webhookId, dead.deliveryId, dead.body, `${dead.id}-${Date.now()}`)
-        await repo.deleteDeadLetter(dead.id)
+        await audit.transaction(async (c) => {
+          await repo.deleteDeadLetter(dead.id, c)
+          const jurisdictionId = (await repo.jurisdictionOf('webhook', dead.webhookId)) ?? null
+          const detail = { webhookId: dead.webhookId, deliveryId: dead.deliveryId }
+          await audit.record({ actor: req.principal.name, action: 'webhook.dead_letter_retried', subjectKind: 'webhook', subjectId: dead.webhookId, jurisdictionId, detail }, c)
+        })
         req.log.info({ deadLetterId: dead.id, deliveryId: dead.deliveryId, webhookId: dead.webhookId, by: req.principal.name }, 'dead letter sent again')
         return reply.status(202).send({ deliveryId: dead.deliveryId, webhookId: dead.webhookId })
       }
@@ -133,8 +147,13 @@ export const webhookRoutes =
       },
       async (req) => {
         if (req.body.jurisdictionId !== undefined) await checkBinding(req.principal, req.body.jurisdictionId)
-        const webhook = await repo.update(req.params.id, req.body)
-        if (!webhook) throw notFound('webhook', req.params.id)
+        const webhook = await audit.transaction(async (c) => {
+          const w = await repo.update(req.params.id, req.body, c)
+          if (!w) throw notFound('webhook', req.params.id)
+          const detail = { changed: Object.keys(req.body).sort(), ...auditDetail(w) }
+          await audit.record({ actor: req.principal.name, action: 'webhook.changed', subjectKind: 'webhook', subjectId: w.id, jurisdictionId: w.jurisdictionId, detail }, c)
+          return w
+        })
         req.log.info({ webhookId: webhook.id, changed: Object.keys(req.body), by: req.principal.name }, 'webhook changed')
         return webhook
       }
@@ -144,7 +163,11 @@ export const webhookRoutes =
       '/webhooks/:id',
       { preValidation: guarded('webhook'), schema: { tags, description: 'Remove the webhook, its waiting deliveries and its dead letters.', params: Params, response: { 204: Type.Null(), ...errors } } },
       async (req, reply) => {
-        if (!(await repo.delete(req.params.id))) throw notFound('webhook', req.params.id)
+        await audit.transaction(async (c) => {
+          const w = await repo.delete(req.params.id, c)
+          if (!w) throw notFound('webhook', req.params.id)
+          await audit.record({ actor: req.principal.name, action: 'webhook.deleted', subjectKind: 'webhook', subjectId: w.id, jurisdictionId: w.jurisdictionId, detail: auditDetail(w) }, c)
+        })
         req.log.info({ webhookId: req.params.id, by: req.principal.name }, 'webhook deleted')
         return reply.status(204).send(null)
       }
