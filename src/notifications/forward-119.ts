@@ -24,7 +24,7 @@ import { jobId, type Jobs } from '../rules/jobs.js'
 import { FirewatchError } from '../errors.js'
 import { deliver } from './http-delivery.js'
 
-/** About a minute of attempts (2 s apart once past the first few) before the forward is given up. */
+/** One to one and a half minutes of attempts (2 s apart once past the first few) before the forward is given up. */
 export const FORWARD_ATTEMPTS = 30
 
 export interface ForwardStats {
