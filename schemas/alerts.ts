@@ -72,7 +72,7 @@ export type Alert = Static<typeof Alert>
 export const AlertTransition = Type.Object({
   id: Type.String(),
   at: Timestamp,
-  action: Type.String({ description: 'opened, recurred, restored, cleared, escalated, reminded, upgraded, acknowledged, confirmed, resolved, isolation_set' }),
+  action: Type.String({ description: 'opened, recurred, restored, cleared, escalated, reminded, upgraded, acknowledged, confirmed, resolved, isolation_set; forwarded_119 and forward_119_failed record the 119 forward (docs/NOTIFICATIONS.md)' }),
   actor: Type.String({ description: "'system' for the engine" }),
   comment: Nullable(Type.String()),
   fromStatus: Nullable(Type.String()),

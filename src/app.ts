@@ -24,6 +24,7 @@ import type { AlertService } from './alerts/alert-service.js'
 import type { RiskService } from './alerts/risk.js'
 import { alertsTopic, LivePublisher } from './alerts/live.js'
 import type { Notifier } from './alerts/notifier.js'
+import type { Notifications } from './notifications/index.js'
 import { loadRules, type RuleSet } from './rules/rule-set.js'
 import type { Jobs } from './rules/jobs.js'
 import { buildRulesRuntime, RULES_GROUP } from './rules/runtime.js'
@@ -68,6 +69,8 @@ export interface App {
   readonly followUp: FollowUp
   /** Random inspection draws (双随机、一公开). */
   readonly draws: DrawService
+  /** Webhooks and the 119 forward. */
+  readonly notifications: Notifications
   /** Set once started. */
   broker: Broker | null
   /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
@@ -118,7 +121,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
 
   // The API's side of alerts (operators acknowledging, resolving): the same listeners as the engine's thread.
   const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false, audit, followupPolicy })
-  const { alerts, risk, jobs, live, notifier, followUp } = runtime
+  const { alerts, risk, jobs, live, notifier, followUp, notifications } = runtime
   // Devices going online or offline go out on the live channel with the alert changes (same stream, same order).
   const deviceFeed = new DeviceStateFeed(redis, { stream: live.stream, channel: live.channel, keep: LivePublisher.KEEP }, log.child({ component: 'live' }))
   const presence = new Presence(registry, log, undefined, deviceFeed)
@@ -186,6 +189,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     audit,
     cases: followUp.cases,
     credit: followUp.credit,
+    notifications,
     // Awaited by the API, so the next message after the reply is judged with the new test mode.
     onTestModeChanged: () => engine.refreshTestModes().catch((err) => log.warn({ err }, 'test modes not reloaded; the next periodic read applies them')),
     checks: {
@@ -223,7 +227,11 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     queues: await jobs.counts().catch(() => ({})),
     openAlerts: await alerts.repo.openByClass(),
     liveMessages: live.published + engine.stats.liveMessages,
-    notifications: notifier.sent + engine.stats.notifications
+    notifications: notifier.sent + engine.stats.notifications,
+    acceptedByKind: ingestLog.appendedByKind,
+    influxWriteSeconds: writer.stats.writeSeconds,
+    // The deliveries run where the BullMQ workers do: the engine's thread.
+    deliveries: engine.stats.deliveries
   })
 
   let trimTimer: NodeJS.Timeout | null = null
@@ -251,6 +259,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     audit,
     followUp,
     draws,
+    notifications,
     broker: null,
 
     async start() {

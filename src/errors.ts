@@ -18,7 +18,8 @@ export const ERROR_CODES = {
   FW_ERR_MODBUS_OFFLINE: 'the connection to a Modbus gateway is down',
   FW_ERR_MODBUS_PROTOCOL: 'a Modbus gateway answered with a broken or mismatched frame',
   FW_ERR_FOLLOWUP_POLICY: 'invalid follow-up policy file',
-  FW_ERR_CASE_STATE: 'the case is not in a state that allows this step'
+  FW_ERR_CASE_STATE: 'the case is not in a state that allows this step',
+  FW_ERR_DELIVERY: 'a webhook or 119 receiver did not accept a delivery'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -44,6 +44,9 @@ export interface Notification {
   sentAt: string
 }
 
+/** The notification outbox stream, read by webhook delivery (notifications/webhook-dispatcher.ts). */
+export const outboxStream = (prefix: string) => `${prefix}notifications`
+
 // Reserve the unit's slot if free (send now), else return the reserved slot's end (send then).
 const RESERVE = `
 local now = tonumber(ARGV[1])
@@ -86,7 +89,7 @@ export class Notifier {
   }
 
   get stream(): string {
-    return `${this.opts.prefix}notifications`
+    return outboxStream(this.opts.prefix)
   }
 
   listenTo(alerts: AlertService): void {

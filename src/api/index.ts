@@ -22,11 +22,12 @@ import { liveRoutes, type LiveDeps } from './routes/live.js'
 import { auditRoutes, type AuditDeps } from './routes/audit.js'
 import { inspectionRoutes, type InspectionDeps } from './routes/inspections.js'
 import { reportRoutes, type ReportDeps } from './routes/reports.js'
+import { webhookRoutes, type WebhookDeps } from './routes/webhooks.js'
 import type { ScopedKind } from '../auth/scope.js'
 import { caseRoutes, type CaseDeps } from './routes/cases.js'
 import { creditRoutes, type CreditDeps } from './routes/credit.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, AuditDeps, CaseDeps, CreditDeps, InspectionDeps, ReportDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, AuditDeps, CaseDeps, CreditDeps, InspectionDeps, ReportDeps, WebhookDeps {
   adminToken: string
   log: Logger
 }
@@ -165,6 +166,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(creditRoutes(deps))
       await v1.register(inspectionRoutes(deps))
       await v1.register(reportRoutes(deps))
+      await v1.register(webhookRoutes(deps))
     },
     { prefix: '/api/v1' }
   )

@@ -61,6 +61,10 @@ export interface Config {
   accessTokenTtlS: number
   /** Lifetime of a refresh token, seconds. @defaultValue 604800 (7 days) */
   refreshTokenTtlS: number
+  /** Where confirmed fire alarms are forwarded (the 119 command center); null: not forwarded. docs/NOTIFICATIONS.md */
+  forward119: { url: string; secret: string; timeoutMs: number } | null
+  /** Webhook deliveries: how long a receiver may take, how many attempts, first retry delay (doubling). */
+  webhooks: { timeoutMs: number; attempts: number; backoffMs: number }
 }
 
 /** The installation root (where package.json, devices/ and the migrations live), from src/ or dist/src/. */
@@ -197,9 +201,36 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     sweepIntervalMs: ms(env, 'SWEEP_INTERVAL_MS', 60_000, 100, 3_600_000),
     jwtSecret: secret(env, 'JWT_SECRET'),
     accessTokenTtlS: seconds(env, 'ACCESS_TOKEN_TTL_S', 900, 10, 86_400),
-    refreshTokenTtlS: seconds(env, 'REFRESH_TOKEN_TTL_S', 604_800, 60, 90 * 86_400)
+    refreshTokenTtlS: seconds(env, 'REFRESH_TOKEN_TTL_S', 604_800, 60, 90 * 86_400),
+    forward119: forward119(env),
+    webhooks: {
+      timeoutMs: ms(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
+      attempts: count(env, 'WEBHOOK_ATTEMPTS', 12, 1, 50),
+      backoffMs: ms(env, 'WEBHOOK_BACKOFF_MS', 1000, 10, 3_600_000)
+    }
   }
   return Object.freeze(config)
+}
+
+function count(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw) || n < min || n > max) bad(name, raw, `a whole number ${min}-${max}`)
+  return n
+}
+
+/** The 119 forward is on when FORWARD_119_URL is set; it then needs the key its deliveries are signed with. */
+function forward119(env: Env): Config['forward119'] {
+  // GB 50440: the forward must arrive within 3 s, so one attempt may take at most that.
+  const timeoutMs = ms(env, 'FORWARD_119_TIMEOUT_MS', 1000, 50, 3000)
+  if (!env.FORWARD_119_URL) {
+    if (env.FORWARD_119_SECRET) required(env, 'FORWARD_119_URL')
+    return null
+  }
+  const target = url(env, 'FORWARD_119_URL', '', ['http:', 'https:'])
+  const key = secret(env, 'FORWARD_119_SECRET') ?? required(env, 'FORWARD_119_SECRET')
+  return { url: target, secret: key, timeoutMs }
 }
 
 function readFileOr(file: string, name: string): Buffer {

@@ -107,6 +107,8 @@ export class IngestLog {
   private pendingItems = 0
   /** Messages appended since start, from every transport (duplicates not counted). */
   appended = 0
+  /** The same by kind of message. */
+  readonly appendedByKind: Record<'telemetry' | 'events' | 'status', number> = { telemetry: 0, events: 0, status: 0 }
 
   constructor(
     private readonly redis: Redis,
@@ -166,7 +168,10 @@ export class IngestLog {
       const cmd = (this.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<string[]>>).fwIngestAppend!
       cmd.call(this.redis, keys.length, ...keys, ...args).then(
         (ids) => {
-          batch.forEach((p, i) => p.resolve(ids[i] || null))
+          batch.forEach((p, i) => {
+            p.resolve(ids[i] || null)
+            if (ids[i]) this.appendedByKind[p.message.type === 'event' ? 'events' : p.message.type]++
+          })
           this.appended += ids.filter(Boolean).length
         },
         (err: Error) => batch.forEach((p) => p.reject(err))

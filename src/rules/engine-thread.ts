@@ -8,6 +8,7 @@ import { startWorker } from '../worker-entry.js'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import type { EngineStats } from './engine.js'
+import type { NotificationStats } from '../notifications/index.js'
 
 export interface EngineWorkerData {
   config: Readonly<Config>
@@ -16,7 +17,7 @@ export interface EngineWorkerData {
 
 export type EngineRequest = { id: number; op: 'sweep'; now?: number } | { id: number; op: 'refreshTestModes' } | { id: number; op: 'stop' }
 
-export type ThreadStats = EngineStats & { liveMessages: number; notifications: number }
+export type ThreadStats = EngineStats & { liveMessages: number; notifications: number; deliveries: NotificationStats }
 
 export type EngineWorkerMessage =
   | { type: 'ready' }
@@ -26,7 +27,8 @@ export type EngineWorkerMessage =
 
 const newWorker = (workerData: EngineWorkerData) => startWorker(import.meta.url, 'engine-worker', workerData)
 
-const ZERO: ThreadStats = { messages: 0, effects: 0, batches: 0, failures: 0, replaysSkipped: 0, deadLettered: 0, lastError: null, liveMessages: 0, notifications: 0 }
+const ZERO: ThreadStats = { messages: 0, effects: 0, batches: 0, failures: 0, replaysSkipped: 0, deadLettered: 0, lastError: null, liveMessages: 0, notifications: 0,
+  deliveries: { webhooks: { delivered: 0, failed: 0, deadLettered: 0 }, forward119: { delivered: 0, failed: 0, gaveUp: 0 } } }
 
 export class EngineThread {
   /** The counters of the running thread (a restarted thread counts from zero). */

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: data.ingestStream, runEngine: true })
   const engine = runtime.engine!
 
-  const stats = () => ({ ...engine.stats, liveMessages: runtime.live.published, notifications: runtime.notifier.sent })
+  const stats = () => ({ ...engine.stats, liveMessages: runtime.live.published, notifications: runtime.notifier.sent, deliveries: runtime.notifications.stats })
   const report = setInterval(() => post({ type: 'stats', stats: stats() }), 200)
 
   port.on('message', (m: EngineRequest) => {

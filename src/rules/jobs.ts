@@ -23,8 +23,11 @@ export interface JobsConfig {
   sweepEveryMs: number
 }
 
-/** Queue names. Notifications have their own queue so a slow receiver never delays a timer. */
-export const QUEUES = { timers: 'timers', notify: 'notify' } as const
+/**
+ * Queue names. Notifications have their own queue so a slow receiver never delays a timer; webhook deliveries and the
+ * 119 forward have theirs so a slow webhook receiver never delays a confirmed fire alarm's forward.
+ */
+export const QUEUES = { timers: 'timers', notify: 'notify', webhooks: 'webhooks', forward119: 'forward119' } as const
 type QueueName = (typeof QUEUES)[keyof typeof QUEUES]
 
 /**
@@ -39,6 +42,15 @@ const DEFAULT_JOB: JobsOptions = {
   removeOnFail: true
 }
 const capped = (attemptsMade: number) => Math.min(500 * 2 ** Math.min(attemptsMade, 10), 30_000)
+/** `fast` (the 119 forward, GB 50440's 3 s budget): 100 ms doubling to 2 s. */
+const fast = (attemptsMade: number) => Math.min(100 * 2 ** Math.max(0, Math.min(attemptsMade - 1, 10)), 2_000)
+const backoffStrategy = (attemptsMade: number, type?: string) => (type === 'fast' ? fast(attemptsMade) : capped(attemptsMade))
+
+/** A job that gives up after `attempts`: `exponential` (BullMQ's, from `delayMs` doubling) or `fast` backoff. */
+export interface BoundedJob {
+  attempts: number
+  backoff: { type: 'exponential'; delay: number } | { type: 'fast' }
+}
 
 /** BullMQ refuses ':' in custom ids; points and device ids are free text, so encode every part. */
 export const jobId = (...parts: (string | number)[]) => parts.map((p) => encodeURIComponent(String(p)).replace(/\./g, '%2E')).join('.')
@@ -46,17 +58,20 @@ export const jobId = (...parts: (string | number)[]) => parts.map((p) => encodeU
 export class Jobs {
   private readonly producer: Redis
   private readonly queues: Record<QueueName, Queue>
-  private readonly handlers: Record<QueueName, Map<string, JobHandler>> = { timers: new Map(), notify: new Map() }
+  private readonly handlers: Record<QueueName, Map<string, JobHandler>> = {
+    timers: new Map(),
+    notify: new Map(),
+    webhooks: new Map(),
+    forward119: new Map()
+  }
   private readonly workers: Worker[] = []
   private readonly workerConnections: Redis[] = []
 
   constructor(private readonly cfg: JobsConfig) {
     this.producer = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true })
     this.producer.on('error', (err) => cfg.log.warn({ err }, 'BullMQ producer connection error'))
-    this.queues = {
-      timers: new Queue(QUEUES.timers, { connection: this.producer, prefix: cfg.prefix, defaultJobOptions: DEFAULT_JOB }),
-      notify: new Queue(QUEUES.notify, { connection: this.producer, prefix: cfg.prefix, defaultJobOptions: DEFAULT_JOB })
-    }
+    const queue = (name: QueueName) => new Queue(name, { connection: this.producer, prefix: cfg.prefix, defaultJobOptions: DEFAULT_JOB })
+    this.queues = { timers: queue('timers'), notify: queue('notify'), webhooks: queue('webhooks'), forward119: queue('forward119') }
     for (const q of Object.values(this.queues)) q.on('error', (err) => cfg.log.warn({ err, queue: q.name }, 'BullMQ queue error'))
   }
 
@@ -82,7 +97,7 @@ export class Jobs {
           if (!fn) throw new Error(`no handler for job ${job.name} on queue ${name}`)
           await fn(job.data as Record<string, unknown>, job)
         },
-        { connection, prefix: this.cfg.prefix, concurrency: name === 'notify' ? 8 : 4, autorun: true, settings: { backoffStrategy: capped } }
+        { connection, prefix: this.cfg.prefix, concurrency: name === 'timers' ? 4 : 8, autorun: true, settings: { backoffStrategy } }
       )
       worker.on('failed', (job, err) =>
         this.cfg.log.warn({ err, queue: name, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade }, 'job failed')
@@ -102,6 +117,11 @@ export class Jobs {
   /** Add a delayed job; a job with the same id already waiting is left as it is. */
   async schedule(queue: QueueName, name: string, id: string, delayMs: number, data: Record<string, unknown>): Promise<void> {
     await this.queues[queue].add(name, data, { jobId: id, delay: Math.max(0, Math.round(delayMs)) })
+  }
+
+  /** Add a job now that gives up after a bounded number of attempts; a job with the same id already there is left as it is. */
+  async enqueue(queue: QueueName, name: string, id: string, data: Record<string, unknown>, opts: BoundedJob): Promise<void> {
+    await this.queues[queue].add(name, data, { jobId: id, attempts: opts.attempts, backoff: opts.backoff })
   }
 
   /** Remove a waiting or delayed job (best effort: its handler re-checks anyway). */

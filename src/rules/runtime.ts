@@ -17,6 +17,7 @@ import { LivePublisher } from '../alerts/live.js'
 import { Escalation } from '../alerts/escalation.js'
 import { Notifier } from '../alerts/notifier.js'
 import { RiskService } from '../alerts/risk.js'
+import { Notifications } from '../notifications/index.js'
 import { Jobs } from './jobs.js'
 import { RuleEngine } from './engine.js'
 import { RuleFollowUps } from './follow-ups.js'
@@ -33,6 +34,8 @@ export interface RulesRuntime {
   jobs: Jobs
   live: LivePublisher
   notifier: Notifier
+  /** Webhooks and the 119 forward (docs/NOTIFICATIONS.md). */
+  notifications: Notifications
   risk: RiskService
   followUps: RuleFollowUps
   /** Follow-up cases and credit records (src/followup/). */
@@ -66,6 +69,9 @@ export function buildRulesRuntime(o: {
   // The MQTT copy is made by the broker's thread from the live channel (app.ts), whichever thread changed the alert.
   const live = new LivePublisher(redis, config.redisPrefix, () => null, log.child({ component: 'live' }))
   alerts.on('live', (alert, change) => live.publish(alert, change))
+  const notifications = new Notifications({ config, log: log.child({ component: 'notifications' }), pool, jobs, runWorkers: o.runEngine })
+  // GB 50440: a confirmed fire alarm reaches the 119 command center within 3 s; its forward is enqueued next to the live message.
+  alerts.on('forward119', notifications.forward.onAlertChange)
   new Escalation(alerts, jobs, rules, { afterMs: config.escalateAfterMs, remindMs: config.escalateRemindMs })
   const notifier = new Notifier(redis, jobs, log.child({ component: 'notify' }), { intervalMs: config.notifyIntervalMs, prefix: config.redisPrefix })
   notifier.listenTo(alerts)
@@ -114,6 +120,7 @@ export function buildRulesRuntime(o: {
     jobs,
     live,
     notifier,
+    notifications,
     risk,
     followUps,
     followUp,
@@ -121,6 +128,7 @@ export function buildRulesRuntime(o: {
     async start() {
       await jobs.start(o.runEngine)
       await followUp.start(o.runEngine)
+      await notifications.start()
       if (engine && engineRedis && eventRedis) {
         await engineRedis.connect()
         await eventRedis.connect()
@@ -129,6 +137,7 @@ export function buildRulesRuntime(o: {
     },
     async stop() {
       if (engine) await engine.stop()
+      await notifications.stop()
       await jobs.close()
       engineRedis?.disconnect()
       eventRedis?.disconnect()

@@ -10,6 +10,7 @@ import type { LogConsumer } from '../ingest/log-consumer.js'
 import type { LogEntry } from '../ingest/ingest-log.js'
 import type { IngestMessage } from '../ingest/types.js'
 import { InfluxRejectedError, type TelemetryStore } from './influx.js'
+import { emptyHistogram, observe, type LatencyHistogram } from './latency-histogram.js'
 
 export interface TelemetryWriterOptions {
   /** Stream the entries InfluxDB refuses are moved to. */
@@ -24,6 +25,8 @@ export interface WriterStats {
   failures: number
   deadLettered: number
   lastError: string | null
+  /** How long each InfluxDB write request took, accepted or not. */
+  writeSeconds: LatencyHistogram
 }
 
 export class TelemetryWriter {
@@ -31,7 +34,7 @@ export class TelemetryWriter {
   private stopped = false
   private loop: Promise<void> | null = null
   private wake: (() => void) | null = null
-  readonly stats: WriterStats = { written: 0, batches: 0, failures: 0, deadLettered: 0, lastError: null }
+  readonly stats: WriterStats = { written: 0, batches: 0, failures: 0, deadLettered: 0, lastError: null, writeSeconds: emptyHistogram() }
 
   constructor(
     private readonly consumer: LogConsumer,
@@ -96,8 +99,9 @@ export class TelemetryWriter {
   /** Write these entries; those InfluxDB refuses as bad data are isolated by halving and added to `refused`. */
   private async writeLive(live: LogEntry[], refused: [LogEntry, string][]): Promise<void> {
     if (live.length === 0) return
+    const started = performance.now()
     try {
-      const n = await this.store.write(live.map((e) => e.message!))
+      const n = await this.store.write(live.map((e) => e.message!)).finally(() => observe(this.stats.writeSeconds, (performance.now() - started) / 1000))
       this.stats.written += n
       this.stats.batches++
     } catch (err) {

@@ -7,6 +7,7 @@ import { startWorker } from '../worker-entry.js'
 import type { Logger } from '../logger.js'
 import type { LogLevel } from '../config/index.js'
 import type { WriterStats } from './telemetry-writer.js'
+import { addHistograms, emptyHistogram } from './latency-histogram.js'
 
 export interface WriterWorkerData {
   redisUrl: string
@@ -28,7 +29,7 @@ export type WriterWorkerMessage =
 
 const newWorker = (workerData: WriterWorkerData) => startWorker(import.meta.url, 'writer-worker', workerData)
 
-const ZERO: WriterStats = { written: 0, batches: 0, failures: 0, deadLettered: 0, lastError: null }
+const ZERO: WriterStats = { written: 0, batches: 0, failures: 0, deadLettered: 0, lastError: null, writeSeconds: emptyHistogram() }
 
 export class WriterThread {
   /** Counters over every thread this writer ran (a restarted thread counts from zero again). */
@@ -125,6 +126,7 @@ function sum(a: WriterStats, b: WriterStats): WriterStats {
     batches: a.batches + b.batches,
     failures: a.failures + b.failures,
     deadLettered: a.deadLettered + b.deadLettered,
-    lastError: b.lastError ?? a.lastError
+    lastError: b.lastError ?? a.lastError,
+    writeSeconds: addHistograms(a.writeSeconds, b.writeSeconds)
   }
 }

@@ -2,6 +2,9 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { Gauge, Registry } from 'prom-client'
 import { REJECT_REASONS, type RejectReason } from '../../ingest/types.js'
+import type { LatencyHistogram } from '../../store/latency-histogram.js'
+import type { NotificationStats } from '../../notifications/index.js'
+import { mirroredHistogram } from '../prom-histogram.js'
 
 export interface MetricsDeps {
   metrics: () => Promise<{
@@ -21,6 +24,12 @@ export interface MetricsDeps {
     openAlerts?: Record<string, number>
     liveMessages?: number
     notifications?: number
+    /** Accepted messages by kind (telemetry, events, status). */
+    acceptedByKind?: Record<string, number>
+    /** InfluxDB write requests of the telemetry writer's thread(s). */
+    influxWriteSeconds?: LatencyHistogram
+    /** Webhook and 119 deliveries (counted where the BullMQ workers run). */
+    deliveries?: NotificationStats
   }>
 }
 
@@ -47,6 +56,10 @@ export const metricsRoutes =
     const open = gauge('firewatch_open_alerts', 'Unresolved alerts by class', ['class'])
     const live = gauge('firewatch_live_messages_total', 'Alert changes published live (Redis stream, pub/sub, MQTT)')
     const notes = gauge('firewatch_notifications_total', 'Grouped notifications sent')
+    const byKind = gauge('firewatch_messages_accepted_by_kind_total', 'Device messages appended to the ingest log, by kind', ['kind'])
+    const influxWrite = mirroredHistogram(registry, 'firewatch_influx_write_seconds', 'Duration of InfluxDB write requests (accepted or not)')
+    const webhooks = gauge('firewatch_webhook_deliveries_total', 'Webhook delivery attempts by outcome (delivered, failed and retried or dead-lettered)', ['outcome'])
+    const forwards = gauge('firewatch_forward_119_total', '119 forward attempts by outcome (delivered, failed, gave_up: the failure that ended them)', ['outcome'])
 
     app.get('/metrics', { logLevel: 'warn', schema: { hide: true } }, async (_req, reply) => {
       const m = await metrics()
@@ -68,6 +81,17 @@ export const metricsRoutes =
       for (const c of ['fire', 'supervisory', 'trouble', 'isolation', 'test']) open.set({ class: c }, m.openAlerts?.[c] ?? 0)
       if (m.liveMessages !== undefined) live.set(m.liveMessages)
       if (m.notifications !== undefined) notes.set(m.notifications)
+      for (const kind of ['telemetry', 'events', 'status']) byKind.set({ kind }, m.acceptedByKind?.[kind] ?? 0)
+      if (m.influxWriteSeconds) influxWrite.set(m.influxWriteSeconds)
+      if (m.deliveries) {
+        const { webhooks: w, forward119: f } = m.deliveries
+        webhooks.set({ outcome: 'delivered' }, w.delivered)
+        webhooks.set({ outcome: 'failed' }, w.failed)
+        webhooks.set({ outcome: 'dead_lettered' }, w.deadLettered)
+        forwards.set({ outcome: 'delivered' }, f.delivered)
+        forwards.set({ outcome: 'failed' }, f.failed)
+        forwards.set({ outcome: 'gave_up' }, f.gaveUp)
+      }
       return reply.type(registry.contentType).send(await registry.metrics())
     })
   }

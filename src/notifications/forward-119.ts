@@ -1,0 +1,100 @@
+/**
+ * The 119 forward: when an operator confirms a fire alarm, it goes to the 119 command center's endpoint
+ * (FORWARD_119_URL), signed like a webhook. GB 50440: the monitoring center forwards a confirmed fire alarm to the 119
+ * command center within 3 s of the confirmation.
+ *
+ * Durable from the confirmation on: the job is enqueued by an alert listener, which runs before the confirm is
+ * answered; should the process die between the commit and the enqueue, the confirmation stays undispatched and the
+ * engine's instance dispatches it again (alert-service.ts, `redispatch`). The job id is the alert's, and the handler
+ * first looks for a recorded delivery, so a confirmation dispatched twice is forwarded once.
+ *
+ * Retries are fast (100 ms doubling to 2 s, each attempt cut at FORWARD_119_TIMEOUT_MS) and bounded: after
+ * {@link FORWARD_ATTEMPTS} the last failure is recorded as final and logged as an error, for the operator to phone 119.
+ * Every attempt is recorded on the alert: `forwarded_119` or `forward_119_failed`, with attempt, status and timing.
+ */
+import type { Job } from 'bullmq'
+import type { Config } from '../config/index.js'
+import type { Logger } from '../logger.js'
+import type { Pool } from '../store/postgres.js'
+import type { Alert } from '../../schemas/alerts.js'
+import type { AlertChange } from '../alerts/alert-repository.js'
+import { toAlert } from '../alerts/alert-repository.js'
+import { RegistryRepository } from '../store/registry-repository.js'
+import { jobId, type Jobs } from '../rules/jobs.js'
+import { FirewatchError } from '../errors.js'
+import { deliver } from './http-delivery.js'
+
+/** One to one and a half minutes of attempts (2 s apart once past the first few) before the forward is given up. */
+export const FORWARD_ATTEMPTS = 30
+
+export interface ForwardStats {
+  delivered: number
+  /** Attempts that failed (each retried until the last). */
+  failed: number
+  gaveUp: number
+}
+
+export class Forward119 {
+  readonly stats: ForwardStats = { delivered: 0, failed: 0, gaveUp: 0 }
+  private readonly registry: RegistryRepository
+
+  constructor(
+    private readonly d: { pool: Pool; jobs: Jobs; log: Logger; target: Config['forward119'] }
+  ) {
+    this.registry = new RegistryRepository(d.pool)
+    d.jobs.handle('forward119', 'forward', (data, job) => this.forward(String(data.alertId), job))
+  }
+
+  /** Alert listener: a confirmed fire alarm is enqueued before the confirmation is answered. */
+  readonly onAlertChange = async (alert: Alert, change: AlertChange): Promise<void> => {
+    if (change !== 'confirmed' || alert.class !== 'fire' || !this.d.target) return
+    await this.d.jobs.enqueue('forward119', 'forward', jobId('fwd119', alert.id), { alertId: alert.id }, { attempts: FORWARD_ATTEMPTS, backoff: { type: 'fast' } })
+  }
+
+  private async forward(alertId: string, job: Job): Promise<void> {
+    const target = this.d.target
+    const attempt = job.attemptsMade + 1
+    const final = attempt >= (job.opts.attempts ?? 1)
+    if (!target) {
+      this.d.log.error({ alertId }, 'a confirmed fire alarm waits for its 119 forward, but FORWARD_119_URL is not set on this instance')
+      throw new Error('FORWARD_119_URL is not set')
+    }
+    const { rows } = await this.d.pool.query('SELECT * FROM alerts WHERE id = $1', [alertId])
+    if (!rows[0]) return
+    const alert = toAlert(rows[0] as Record<string, unknown>)
+    if (await this.delivered(alertId)) return
+    const unit = await this.registry.getUnit(alert.unitId)
+    const deliveryId = `fwd119-${alertId}`
+    const body = JSON.stringify({ type: 'fire_confirmed', deliveryId, confirmedAt: alert.confirmedAt, confirmedBy: alert.confirmedBy, alert, unit })
+    const r = await deliver({ url: target.url, secret: target.secret, deliveryId, event: 'fire_confirmed', body, timeoutMs: target.timeoutMs })
+    const sinceConfirmMs = alert.confirmedAt ? Date.now() - Date.parse(alert.confirmedAt) : null
+    if (r.ok) {
+      this.stats.delivered++
+      await this.record(alertId, 'forwarded_119', 'forwarded to the 119 command center', { deliveryId, attempt, status: r.status, ms: r.ms, sinceConfirmMs })
+      this.d.log.info({ alertId, unitId: alert.unitId, attempt, status: r.status, sinceConfirmMs }, 'confirmed fire alarm forwarded to 119')
+      return
+    }
+    this.stats.failed++
+    if (final) this.stats.gaveUp++
+    const comment = final ? `119 forward failed (${r.error}); gave up after ${attempt} attempts: call 119` : `119 forward failed (${r.error}); retrying`
+    await this.record(alertId, 'forward_119_failed', comment, { deliveryId, attempt, status: r.status, error: r.error, ms: r.ms, sinceConfirmMs, final })
+    const fields = { alertId, unitId: alert.unitId, attempt, status: r.status, error: r.error, sinceConfirmMs }
+    if (final) this.d.log.error(fields, '119 forward given up: call the 119 command center')
+    else this.d.log.warn(fields, '119 forward failed; retrying')
+    throw new FirewatchError('FW_ERR_DELIVERY', `119 forward: ${r.error}`)
+  }
+
+  private async delivered(alertId: string): Promise<boolean> {
+    const { rows } = await this.d.pool.query(`SELECT 1 FROM alert_transitions WHERE alert_id = $1 AND action = 'forwarded_119' LIMIT 1`, [alertId])
+    return rows.length > 0
+  }
+
+  /** A transition that changes no status and needs no dispatch: the record of one attempt. */
+  private async record(alertId: string, action: string, comment: string, data: Record<string, unknown>): Promise<void> {
+    await this.d.pool.query(
+      `INSERT INTO alert_transitions (alert_id, action, actor, comment, from_status, to_status, data, dispatched_at)
+       SELECT id, $2, 'system', $3, status, status, $4, now() FROM alerts WHERE id = $1`,
+      [alertId, action, comment, JSON.stringify(data)]
+    )
+  }
+}
