@@ -31,6 +31,7 @@ import { EngineThread } from './rules/engine-thread.js'
 import { AuthService, deriveJwtSecret } from './auth/auth-service.js'
 import { ScopeGuard } from './auth/scope.js'
 import { LiveHub } from './api/routes/live.js'
+import { AuditLog } from './audit/audit-log.js'
 import { loadFollowUpPolicy } from './followup/policy.js'
 import type { FollowUp } from './followup/index.js'
 
@@ -58,6 +59,8 @@ export interface App {
   /** The WebSocket clients of the live channel (/api/v1/live). */
   readonly liveHub: LiveHub
   readonly notifier: Notifier
+  /** The hash-chained audit trail of operator, inspector and administrator actions (docs/AUDIT.md). */
+  readonly audit: AuditLog
   /** Follow-up cases and credit records. */
   readonly followUp: FollowUp
   /** Set once started. */
@@ -76,6 +79,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   const pool: Pool = await connectPostgres(config.databaseUrl, log)
   await migrate(pool, log)
   const registry = new RegistryRepository(pool)
+  const audit = new AuditLog(pool)
 
   // Appends fail fast while Redis is away, so the device is not acknowledged and sends again later.
   // Auto-pipelining sends the commands issued in one event-loop tick as one socket write instead of one write
@@ -108,7 +112,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   )
 
   // The API's side of alerts (operators acknowledging, resolving): the same listeners as the engine's thread.
-  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false, followupPolicy })
+  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false, audit, followupPolicy })
   const { alerts, risk, jobs, live, notifier, followUp } = runtime
   // Devices going online or offline go out on the live channel with the alert changes (same stream, same order).
   const deviceFeed = new DeviceStateFeed(redis, { stream: live.stream, channel: live.channel, keep: LivePublisher.KEEP }, log.child({ component: 'live' }))
@@ -169,6 +173,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     store,
     alerts,
     risk,
+    audit,
     cases: followUp.cases,
     credit: followUp.credit,
     // Awaited by the API, so the next message after the reply is judged with the new test mode.
@@ -233,6 +238,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     live,
     liveHub,
     notifier,
+    audit,
     followUp,
     broker: null,
 

@@ -19,11 +19,12 @@ import { authRoutes, type AuthDeps } from './routes/auth.js'
 import { can, type Action, type Principal } from '../auth/principal.js'
 import { riskRoutes, type RiskDeps } from './routes/risk.js'
 import { liveRoutes, type LiveDeps } from './routes/live.js'
+import { auditRoutes, type AuditDeps } from './routes/audit.js'
 import type { ScopedKind } from '../auth/scope.js'
 import { caseRoutes, type CaseDeps } from './routes/cases.js'
 import { creditRoutes, type CreditDeps } from './routes/credit.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, CaseDeps, CreditDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, CaseDeps, CreditDeps, AuditDeps {
   adminToken: string
   log: Logger
 }
@@ -157,6 +158,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(alertRoutes(deps))
       await v1.register(riskRoutes(deps))
       await v1.register(liveRoutes(deps))
+      await v1.register(auditRoutes(deps))
       await v1.register(caseRoutes(deps))
       await v1.register(creditRoutes(deps))
     },

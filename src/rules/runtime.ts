@@ -21,6 +21,7 @@ import { Jobs } from './jobs.js'
 import { RuleEngine } from './engine.js'
 import { RuleFollowUps } from './follow-ups.js'
 import type { RuleSet } from './rule-set.js'
+import { AuditLog } from '../audit/audit-log.js'
 import { buildFollowUp, type FollowUp } from '../followup/index.js'
 import { loadFollowUpPolicy, type FollowUpPolicy } from '../followup/policy.js'
 
@@ -53,11 +54,13 @@ export function buildRulesRuntime(o: {
   ingestStream: string
   /** Run the rule engine and the BullMQ workers here (the engine thread), or only produce jobs (the API's thread). */
   runEngine: boolean
+  /** Where operators' steps on alerts are recorded (the API's thread); the engine's own steps are not audited. */
+  audit?: AuditLog
   /** The follow-up policy, when already loaded (the app checks it at start); otherwise read from config.followupFile. */
   followupPolicy?: FollowUpPolicy
 }): RulesRuntime {
   const { config, log, pool, redis, store, rules, profiles } = o
-  const alerts = new AlertService(new AlertRepository(pool), log.child({ component: 'alerts' }))
+  const alerts = new AlertService(new AlertRepository(pool, o.audit ?? null), log.child({ component: 'alerts' }))
   const risk = new RiskService({ pool, store, log: log.child({ component: 'risk' }) })
   const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs })
   // The MQTT copy is made by the broker's thread from the live channel (app.ts), whichever thread changed the alert.
@@ -77,7 +80,8 @@ export function buildRulesRuntime(o: {
     risk,
     policy: o.followupPolicy ?? loadFollowUpPolicy(config.followupFile),
     log: log.child({ component: 'followup' }),
-    audit: null,
+    // Every case step is audited, the server's own (opened, overdue) too: the engine's thread records them as well.
+    audit: o.audit ?? new AuditLog(pool),
     handleJobs: o.runEngine
   })
 
