@@ -24,7 +24,7 @@ import type { ScopedKind } from '../auth/scope.js'
 import { caseRoutes, type CaseDeps } from './routes/cases.js'
 import { creditRoutes, type CreditDeps } from './routes/credit.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, CaseDeps, CreditDeps, AuditDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, AuditDeps, CaseDeps, CreditDeps {
   adminToken: string
   log: Logger
 }
