@@ -182,6 +182,14 @@ describe('requests', () => {
     expect((await t.api('GET', '/api/v1/units/no-such-unit/credit')).status).toBe(404)
   })
 
+  it('assigns only an inspector the caller can see: one above its subtree reads as missing', async () => {
+    const cityInspector = await root<{ id: string }>('POST', '/api/v1/users', { username: 'inspector-city', displayName: 'inspector-city', password: 'inspector-city-password', role: 'inspector', jurisdictionId: 'city-c' })
+    const id = await caseFor('A', 'assigned')
+    const hidden = await as['admin-a']<{ code: string; field?: string; message: string }>('POST', `/api/v1/cases/${id}/assign`, { assignee: cityInspector.id })
+    expect(hidden).toMatchObject({ status: 400, body: { code: 'FW_ERR_VALIDATION', field: 'assignee', message: `user ${cityInspector.id} does not exist` } })
+    expect((await t.api<Case>('POST', `/api/v1/cases/${id}/assign`, { assignee: cityInspector.id })).body.assignee).toBe(cityInspector.id)
+  })
+
   it('validates bodies and queries, naming the field', async () => {
     const id = await caseFor('A', 'assigned')
     const bad = await t.api<{ code: string; field?: string }>('POST', `/api/v1/cases/${id}/submit`, { attachments: [{ name: 'photo' }] })

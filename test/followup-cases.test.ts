@@ -94,18 +94,42 @@ describe('cases opened by an alert left open', () => {
 })
 
 describe('cases opened by the risk level', () => {
-  it('opens one major case when the level reaches high, none for medium', async () => {
+  it('opens one major case when the level reaches high from below, none for medium or a level that stays up', async () => {
     const place = await createPlace(t.api)
     const unitId = await createUnitIn(t.api, place.district)
-    const risk = (level: 'medium' | 'high' | 'critical') => t.app.followUp.triggers.onRisk({ unitId, score: 70, level, factors: [] as never, computedAt: new Date().toISOString() })
-    await risk('medium')
+    const risk = (level: 'low' | 'medium' | 'high' | 'critical', previous: 'low' | 'medium' | 'high' | 'critical' | null) =>
+      t.app.followUp.triggers.onRisk({ unitId, score: 70, level, factors: [] as never, computedAt: new Date().toISOString() }, previous)
+    await risk('medium', null)
     expect(await casesOf(unitId)).toEqual([])
-    await risk('high')
-    await risk('critical')
+    await risk('high', 'medium')
+    await risk('critical', 'high')
     const cases = await casesOf(unitId)
     expect(cases).toHaveLength(1)
     expect(cases[0]).toMatchObject({ policy: 'risk_high', severity: 'major', status: 'open', assignee: null })
     expect(Date.parse(cases[0]!.deadline) - Date.parse(cases[0]!.openedAt)).toBeGreaterThan(7_199_000)
+    // Closed; the level stays high: nothing new. It drops and comes back: a new case.
+    await t.api('POST', `/api/v1/cases/${cases[0]!.id}/submit`, {})
+    await t.api('POST', `/api/v1/cases/${cases[0]!.id}/verify`, {})
+    expect((await t.api<Case>('POST', `/api/v1/cases/${cases[0]!.id}/close`, {})).body.status).toBe('closed')
+    await risk('high', 'high')
+    expect(await casesOf(unitId)).toHaveLength(1)
+    await risk('high', 'low')
+    expect((await casesOf(unitId)).map((k) => k.status)).toEqual(['open', 'closed'])
+  })
+
+  it('hears the scores the risk service keeps, with the level they replaced', async () => {
+    const place = await createPlace(t.api)
+    const unitId = await createUnitIn(t.api, place.district)
+    const heard: [string, string | null][] = []
+    t.app.risk.onScore((r, previous) => {
+      if (r.unitId === unitId) heard.push([r.level, previous])
+    })
+    const first = await t.app.risk.recompute(unitId)
+    await t.app.risk.recompute(unitId)
+    expect(heard).toEqual([
+      [first.level, null],
+      [first.level, first.level]
+    ])
   })
 })
 

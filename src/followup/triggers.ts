@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js'
 import type { Pool } from '../store/postgres.js'
 import type { AlertService } from '../alerts/alert-service.js'
 import type { AlertChange } from '../alerts/alert-repository.js'
-import type { Alert, UnitRisk } from '../../schemas/alerts.js'
+import type { Alert, RiskLevel, UnitRisk } from '../../schemas/alerts.js'
 import { jobId, type Jobs } from '../rules/jobs.js'
 import { alertPolicies, riskPolicies, type Policy } from './policy.js'
 import type { CaseService } from './case-service.js'
@@ -49,9 +49,14 @@ export class CaseTriggers {
     this.log.info({ caseId: k.id, policy: p.id, alertId, created }, created ? 'case opened by policy' : 'alert linked to the open case')
   }
 
-  /** A risk-score listener: a level reaching a policy's opens its case (once while it is open). */
-  readonly onRisk = async (risk: UnitRisk): Promise<void> => {
+  /**
+   * A risk-score listener: a level reaching a policy's (from below it, or the unit's first score) opens its case.
+   * A level that stays up opens nothing more, also once its case is closed: only reaching the level again does.
+   */
+  readonly onRisk = async (risk: UnitRisk, previous: RiskLevel | null): Promise<void> => {
+    const before = new Set(previous ? riskPolicies(this.cases.policy, previous).map((p) => p.id) : [])
     for (const p of riskPolicies(this.cases.policy, risk.level)) {
+      if (before.has(p.id)) continue
       const { case: k, created } = await this.open(p, risk.unitId, `risk score ${risk.score} (${risk.level}) at ${risk.computedAt}`, [])
       if (created) this.log.info({ caseId: k.id, policy: p.id, unitId: risk.unitId, level: risk.level }, 'case opened by risk level')
     }

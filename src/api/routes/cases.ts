@@ -112,7 +112,13 @@ export const caseRoutes =
         config: ACT,
         schema: { tags, description: `Assign (or reassign) the case to an active inspector whose jurisdiction covers the unit (otherwise 400, field assignee). ${STEP_NOTE}`, params: CaseParams, body: CaseAssignBody, response: { 200: CaseStepReply, ...errors } }
       },
-      async (req) => stepReply(await cases.assign(req.params.id, req.body.assignee, step(req)))
+      async (req) => {
+        // A user the caller cannot see reads as missing, as everywhere else.
+        if (!(await guard.user(req.principal, req.body.assignee))) {
+          throw new FirewatchError('FW_ERR_VALIDATION', `user ${req.body.assignee} does not exist`, { statusCode: 400, field: 'assignee' })
+        }
+        return stepReply(await cases.assign(req.params.id, req.body.assignee, step(req)))
+      }
     )
 
     app.post(
