@@ -178,7 +178,11 @@ describe('requests', () => {
     for (const path of ['/api/v1/cases', '/api/v1/credit', `/api/v1/cases/${fixture.A}`]) {
       expect((await fetch(`http://127.0.0.1:${t.httpPort}${path}`)).status).toBe(401)
     }
-    for (const id of ['999999999', 'abc']) expect((await t.api('GET', `/api/v1/cases/${id}`)).status).toBe(404)
+    for (const id of ['999999999', 'abc']) {
+      expect((await t.api('GET', `/api/v1/cases/${id}`)).status).toBe(404)
+      for (const s of ['submit', 'verify', 'reject', 'close']) expect((await t.api('POST', `/api/v1/cases/${id}/${s}`, {})).status).toBe(404)
+      expect((await t.api('POST', `/api/v1/cases/${id}/assign`, { assignee: INSPECTOR.A })).status).toBe(404)
+    }
     expect((await t.api('GET', '/api/v1/units/no-such-unit/credit')).status).toBe(404)
   })
 

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js'
 import { FirewatchError } from '../errors.js'
 import { jobId, type Jobs } from '../rules/jobs.js'
 import type { Attachment, Case, CaseStatus, Evidence } from '../../schemas/cases.js'
-import { toCase, type CaseRepository } from './case-repository.js'
+import { caseNotFound, toCase, type CaseRepository } from './case-repository.js'
 import type { CreditService } from './credit-service.js'
 import type { EvidenceCollector } from './evidence.js'
 import type { CaseSeverity, FollowUpPolicy } from './policy.js'
@@ -213,7 +213,7 @@ export class CaseService {
 
   private async mustGet(id: string): Promise<Case> {
     const k = await this.repo.get(id)
-    if (!k) throw new FirewatchError('FW_ERR_NOT_FOUND', `case ${id} does not exist`, { statusCode: 404 })
+    if (!k) throw caseNotFound(id)
     return k
   }
 }
