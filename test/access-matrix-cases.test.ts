@@ -194,6 +194,12 @@ describe('requests', () => {
     expect((await t.api<Case>('POST', `/api/v1/cases/${id}/assign`, { assignee: cityInspector.id })).body.assignee).toBe(cityInspector.id)
   })
 
+  it('publishes the routes in OpenAPI under their tags', async () => {
+    const doc = (await (await fetch(`http://127.0.0.1:${t.httpPort}/docs/json`)).json()) as { paths: Record<string, Record<string, { tags: string[] }>> }
+    expect(doc.paths['/api/v1/cases/{id}/verify']!.post!.tags).toEqual(['cases'])
+    expect(doc.paths['/api/v1/units/{id}/credit']!.get!.tags).toEqual(['credit'])
+  })
+
   it('validates bodies and queries, naming the field', async () => {
     const id = await caseFor('A', 'assigned')
     const bad = await t.api<{ code: string; field?: string }>('POST', `/api/v1/cases/${id}/submit`, { attachments: [{ name: 'photo' }] })
