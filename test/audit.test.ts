@@ -71,6 +71,9 @@ describe('appending', () => {
     const { rows } = await su.query<{ detail: string }>('SELECT detail FROM audit_log WHERE seq = $1', [e.seq])
     expect(rows[0]!.detail).toBe('{"a":{"y":[3,"é"],"z":1e+21},"b":1.5}')
     expect(e.detail).toEqual({ a: { y: [3, 'é'], z: 1e21 }, b: 1.5 })
+    // What PostgreSQL's JSON refuses (a lone surrogate, NUL) becomes U+FFFD rather than failing the action.
+    const odd = await t.app.audit.record(probe('unstorable', { comment: 'a\ud800b\u0000c\ud83d\udd25' }))
+    expect(odd.detail).toEqual({ comment: 'a\ufffdb\ufffdc\ud83d\udd25' })
   })
 
   it('refuses UPDATE, DELETE and TRUNCATE while its triggers are on, even to a superuser', async () => {
@@ -153,6 +156,25 @@ describe('what is recorded', () => {
     expect(await ofAlert(cleared.id)).toEqual([])
   })
 
+  it('an action whose entry cannot be written does not happen: they commit together', async () => {
+    const alert = await raise()
+    const before = (await head()).seq
+    await su.query(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`)
+    await su.query('CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()')
+    try {
+      expect((await operator('POST', `/api/v1/alerts/${alert.id}/ack`, {})).status).toBe(503)
+      const unit = { id: 'unit-unrecorded', jurisdictionId, name: 'Unrecorded', address: '1 Road', category: 'general', contactName: 'x', contactPhone: '0571-0000000' }
+      expect((await t.api('POST', '/api/v1/units', unit)).status).toBe(503)
+    } finally {
+      await su.query('DROP TRIGGER refuse_audit ON audit_log')
+      await su.query('DROP FUNCTION refuse_audit()')
+    }
+    expect((await t.app.alerts.get(alert.id))!.status).toBe('open')
+    expect((await t.app.alerts.transitions(alert.id)).map((x) => x.action)).toEqual(['opened'])
+    expect(await t.app.registry.getUnit('unit-unrecorded')).toBeNull()
+    expect((await head()).seq).toBe(before)
+  })
+
   it('device test mode on and off', async () => {
     const device = await t.provision('sprinkler_pressure', unitId)
     expect((await operator('PUT', `/api/v1/devices/${device.id}/test-mode`, { minutes: 30 })).status).toBe(200)
@@ -205,6 +227,9 @@ describe('tampering', () => {
   let last: number
 
   beforeAll(async () => {
+    // Enough entries on their own (when run alone, with -t), whatever ran before.
+    const have = (await t.app.audit.verify()).head?.seq ?? 0
+    await Promise.all(Array.from({ length: Math.max(0, 200 - have) }, (_, i) => t.app.audit.record(probe(`filler-${i}`))))
     last = (await head()).seq
     // The attacker is a superuser: the append-only triggers are no obstacle. The chain is.
     await su.query('CREATE TEMP TABLE saved AS SELECT * FROM audit_log')
@@ -265,6 +290,14 @@ describe('tampering', () => {
       expect(run.code, run.stdout + run.stderr).toBe(1)
       expect(run.stdout).toContain(`BROKEN at entry ${seq}: ${reason}`)
     }
+  })
+
+  it('a hole wider than a page of the walk is still named at its first missing entry', async () => {
+    await su.query('DELETE FROM audit_log WHERE seq BETWEEN 100 AND 140')
+    expect((await t.app.audit.verify({ batchSize: 10 })).broken).toMatchObject({ seq: 100, reason: 'gap', message: expect.stringContaining('entries 100–140 are missing') })
+    const run = await runAuditVerify(databaseUrl, ['--batch', '10', '--quiet'])
+    expect(run.code).toBe(1)
+    expect(run.stdout).toContain('BROKEN at entry 100: gap')
   })
 
   it('the CLI exits 0 on an intact trail and prints the head to publish', async () => {

@@ -15,7 +15,7 @@ import type { Pool } from '../store/postgres.js'
 import { canonicalJson, chainHash, GENESIS_HASH, TIME_TEXT } from './canonical.js'
 import { verifyChain, type VerifyOptions, type VerifyResult } from './verify.js'
 import { listAudit } from './audit-query.js'
-import type { AuditQuery } from '../../schemas/audit.js'
+import type { AuditEntry, AuditQuery } from '../../schemas/audit.js'
 
 /** The key of the advisory lock that serialises appends (an arbitrary constant, distinct from the migrations'). */
 export const AUDIT_LOCK = 0x61756474
@@ -33,19 +33,8 @@ export interface AuditInput {
   detail?: Record<string, unknown>
 }
 
-export interface AuditEntry {
-  seq: number
-  /** UTC, microseconds: the text the hash covers. */
-  time: string
-  actor: string
-  action: string
-  subjectKind: string
-  subjectId: string
-  jurisdictionId: string | null
-  detail: Record<string, unknown>
-  prevHash: string
-  hash: string
-}
+/** A stored entry, as the API returns it (schemas/audit.ts). */
+export type { AuditEntry }
 
 /** Anything that runs a query: the pool, or a client inside a transaction. */
 export type Queryable = Pick<Pool, 'query'>

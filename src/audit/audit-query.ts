@@ -6,7 +6,8 @@ import type { AuditQuery } from '../../schemas/audit.js'
 import { TIME_TEXT } from './canonical.js'
 import type { AuditEntry, Queryable } from './audit-log.js'
 
-interface Row {
+/** A stored row as read back: seq as text (bigint), time in the canonical rendering the hash covers. */
+export interface EntryRow {
   seq: string
   time: string
   actor: string
@@ -19,7 +20,10 @@ interface Row {
   hash: string
 }
 
-const toEntry = (r: Row): AuditEntry => ({
+/** The columns of an EntryRow. */
+export const ENTRY_COLUMNS = `seq::text, ${TIME_TEXT('time')} AS time, actor, action, subject_kind, subject_id, jurisdiction_id, detail, prev_hash, hash`
+
+const toEntry = (r: EntryRow): AuditEntry => ({
   seq: Number(r.seq),
   time: r.time,
   actor: r.actor,
@@ -48,9 +52,8 @@ export async function listAudit(db: Queryable, q: Partial<AuditQuery>, scope: st
   if (q.to) add('time < ?', q.to)
   if (scope !== null) add('jurisdiction_id IN (SELECT id FROM jurisdictions WHERE ? = ANY (ancestors))', scope)
   const filter = where.length ? `WHERE ${where.join(' AND ')}` : ''
-  const { rows } = await db.query<Row & { total: string }>(
-    `SELECT seq::text, ${TIME_TEXT('time')} AS time, actor, action, subject_kind, subject_id, jurisdiction_id, detail, prev_hash, hash,
-            count(*) OVER () AS total
+  const { rows } = await db.query<EntryRow & { total: string }>(
+    `SELECT ${ENTRY_COLUMNS}, count(*) OVER () AS total
      FROM audit_log ${filter} ORDER BY audit_log.seq DESC LIMIT $${args.length + 1} OFFSET $${args.length + 2}`,
     [...args, q.limit ?? 100, q.offset ?? 0]
   )

@@ -33,13 +33,19 @@ export interface CanonicalFields {
  */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'string') return storable(v)
     if (v && typeof v === 'object' && !Array.isArray(v)) {
       const o = v as Record<string, unknown>
-      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]))
+      return Object.fromEntries(Object.keys(o).sort().map((k) => [storable(k), o[k]]))
     }
     return v
   })
 }
+
+// A lone UTF-16 surrogate or a NUL: JSON.stringify escapes them, but PostgreSQL's JSON refuses both, and text columns
+// store a lone surrogate as U+FFFD anyway. Replaced the same way here, so a comment carrying one cannot fail the action.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
+const storable = (s: string) => s.replace(LONE_SURROGATE, '\ufffd').split('\u0000').join('\ufffd')
 
 /** The text hashed for one entry; `detail` goes in verbatim (it is already canonical JSON). */
 export function canonicalEntry(f: CanonicalFields): string {

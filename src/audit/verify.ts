@@ -11,6 +11,7 @@
  */
 import type { Pool } from '../store/postgres.js'
 import { chainHash, GENESIS_HASH, TIME_TEXT } from './canonical.js'
+import { ENTRY_COLUMNS, type EntryRow } from './audit-query.js'
 
 export type BreakReason = 'gap' | 'sequence' | 'broken_link' | 'hash_mismatch' | 'anchor_mismatch'
 
@@ -33,19 +34,6 @@ export interface VerifyResult {
   broken: { seq: number; reason: BreakReason; message: string } | null
 }
 
-interface Row {
-  seq: string
-  time: string
-  actor: string
-  action: string
-  subject_kind: string
-  subject_id: string
-  jurisdiction_id: string | null
-  detail: string
-  prev_hash: string
-  hash: string
-}
-
 export async function verifyChain(db: Pick<Pool, 'query'>, o: VerifyOptions = {}): Promise<VerifyResult> {
   const batch = o.batchSize ?? 2000
   const { rows: heads } = await db.query<{ seq: string; hash: string; time: string }>(
@@ -64,15 +52,20 @@ export async function verifyChain(db: Pick<Pool, 'query'>, o: VerifyOptions = {}
   let prevHash = GENESIS_HASH
   let anchorHash: string | null = null
   let checked = 0
-  // Keyset pages by seq, from the lowest stored (a forged entry below 1 shows too); entries appended after the head
-  // was read are left for the next run.
-  for (let after = '-9223372036854775808'; ; ) {
-    const { rows } = await db.query<Row>(
-      `SELECT seq::text, ${TIME_TEXT('time')} AS time, actor, action, subject_kind, subject_id, jurisdiction_id, detail, prev_hash, hash
-       FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY audit_log.seq LIMIT $3`,
+  // Pages of at most `batch` consecutive seqs, from the lowest stored (a forged entry below 1 shows too) to the head
+  // read above (entries appended since are left for the next run). A range of seqs rather than LIMIT: without
+  // statistics the planner would otherwise sort the whole rest of the table for every page.
+  let after = await nextStored(db, null, total)
+  while (after !== null) {
+    const { rows } = await db.query<EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM audit_log WHERE seq > $1::bigint AND seq <= least($1::bigint + $3, $2) ORDER BY audit_log.seq`,
       [after, total, batch]
     )
-    if (rows.length === 0) break
+    if (rows.length === 0) {
+      // A hole at least a page wide: go on from the next stored entry, which the loop then reports as a gap.
+      after = await nextStored(db, after, total)
+      continue
+    }
     for (const r of rows) {
       const seq = Number(r.seq)
       if (seq > expected) {
@@ -103,7 +96,7 @@ export async function verifyChain(db: Pick<Pool, 'query'>, o: VerifyOptions = {}
     }
     after = rows[rows.length - 1]!.seq
     o.onProgress?.(checked, total)
-    if (rows.length < batch) break
+    if (Number(after) >= total) break
   }
 
   if (o.anchor) {
@@ -115,4 +108,13 @@ export async function verifyChain(db: Pick<Pool, 'query'>, o: VerifyOptions = {}
     }
   }
   return { ok: true, checked, head, broken: null }
+}
+
+/** The seq just below the first stored entry after `after` (null: from the start), up to `total`; null when none. */
+async function nextStored(db: Pick<Pool, 'query'>, after: string | null, total: number): Promise<string | null> {
+  const { rows } = await db.query<{ before: string | null }>(
+    'SELECT (min(seq) - 1)::text AS before FROM audit_log WHERE ($1::bigint IS NULL OR seq > $1::bigint) AND seq <= $2',
+    [after, total]
+  )
+  return rows[0]?.before ?? null
 }
