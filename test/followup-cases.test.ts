@@ -93,6 +93,25 @@ describe('cases opened by an alert left open', () => {
   })
 })
 
+describe('the catch-up sweep', () => {
+  it('opens the case of an alert unresolved past the policy time without a timer, once', async () => {
+    const place = await createPlace(t.api)
+    const unitId = await createUnitIn(t.api, place.district)
+    // Raised two days ago, before the policy existed: its timer was never scheduled.
+    const old = await raise(unitId, { at: new Date(Date.now() - 2 * 86_400_000) })
+    await t.app.jobs.cancel('timers', jobId('case-trigger', 'open_trouble', old.id))
+    const recent = await raise(unitId)
+    await t.app.followUp.sweep()
+    const [k] = await casesOf(unitId)
+    expect(k).toMatchObject({ policy: 'open_trouble' })
+    const d = (await t.api<Detail>('GET', `/api/v1/cases/${k!.id}`)).body
+    expect(d.alerts.map((a) => a.id)).toEqual([old.id])
+    expect(d.alerts.map((a) => a.id)).not.toContain(recent.id)
+    await t.app.followUp.sweep()
+    expect((await t.api<Detail>('GET', `/api/v1/cases/${k!.id}`)).body.transitions.filter((s) => s.action === 'alert_linked')).toHaveLength(1)
+  })
+})
+
 describe('cases opened by the risk level', () => {
   it('opens one major case when the level reaches high from below, none for medium or a level that stays up', async () => {
     const place = await createPlace(t.api)

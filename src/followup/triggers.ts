@@ -50,6 +50,27 @@ export class CaseTriggers {
   }
 
   /**
+   * Catch-up (the credit sweep runs it): alerts unresolved past a policy's time with no case of that policy — opened
+   * before the policy existed or changed, or whose timer was never scheduled — get their timer's check now.
+   */
+  async sweep(now = Date.now()): Promise<void> {
+    for (const p of this.cases.policy.policies) {
+      const t = p.alertOpen
+      if (!t) continue
+      const { rows } = await this.pool.query<{ id: string }>(
+        `SELECT a.id FROM alerts a JOIN units u ON u.id = a.unit_id
+         WHERE a.status <> 'resolved' AND a.class <> 'test' AND a.first_seen <= $1
+           AND ($2::text[] IS NULL OR a.class = ANY ($2)) AND ($3::text[] IS NULL OR a.rule_id = ANY ($3))
+           AND ($4::text[] IS NULL OR u.category = ANY ($4))
+           AND NOT EXISTS (SELECT 1 FROM case_alerts ca JOIN cases k ON k.id = ca.case_id WHERE ca.alert_id = a.id AND k.policy = $5)
+         ORDER BY a.id LIMIT 1000`,
+        [new Date(now - t.forMs), t.classes ?? null, t.rules ?? null, t.unitCategories ?? null, p.id]
+      )
+      for (const r of rows) await this.onTimer(p.id, String(r.id))
+    }
+  }
+
+  /**
    * A risk-score listener: a level reaching a policy's (from below it, or the unit's first score) opens its case.
    * A level that stays up opens nothing more, also once its case is closed: only reaching the level again does.
    */
