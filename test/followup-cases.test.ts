@@ -54,6 +54,9 @@ describe('cases opened by an alert left open', () => {
     expect(await job?.getState()).toBe('delayed')
     expect(job!.opts.delay).toBeGreaterThan(86_390_000)
     expect(job!.data).toEqual({ policy: 'open_trouble', alertId: alert.id })
+    // Resolved: the timer is dropped.
+    await t.app.alerts.resolve(alert.id, 'op', 'device_fault', 'replaced')
+    expect(await t.app.jobs.getJob('timers', jobId('case-trigger', 'open_trouble', alert.id))).toBeUndefined()
     // Alerts of other classes, and test alerts, schedule nothing.
     const fireAlert = await raise(unitId, { class: 'test', troubleType: null, severity: 'info' })
     expect(await t.app.jobs.getJob('timers', jobId('case-trigger', 'open_trouble', fireAlert.id))).toBeUndefined()

@@ -24,10 +24,16 @@ export class CaseTriggers {
     private readonly log: Logger
   ) {}
 
-  /** An alert listener: schedules the policies' timers of an alert that opened. */
+  /** An alert listener: schedules the policies' timers of an alert that opened, drops them once it is resolved. */
   readonly onAlertChange = async (alert: Alert, change: AlertChange): Promise<void> => {
     // Alerts of devices in test mode are kept out of enforcement as they are out of statistics.
-    if (change !== 'opened' || alert.class === 'test') return
+    if (alert.class === 'test') return
+    if (alert.status === 'resolved') {
+      // Best effort: the timer re-checks anyway; this only spares Redis a day of dead timers.
+      for (const p of alertPolicies(this.cases.policy, alert)) await this.jobs.cancel('timers', jobId('case-trigger', p.id, alert.id))
+      return
+    }
+    if (change !== 'opened') return
     for (const p of alertPolicies(this.cases.policy, alert)) {
       const delay = Date.parse(alert.firstSeen) + p.alertOpen!.forMs - Date.now()
       await this.jobs.schedule('timers', TRIGGER_JOB, jobId('case-trigger', p.id, alert.id), delay, { policy: p.id, alertId: alert.id })
