@@ -3,7 +3,8 @@
  * (shortened) policy time → a case opens and is assigned to the inspector of the unit's district; nothing is done, and
  * the overdue timer, scheduled before a restart, fires after it; the rectification is submitted, the device data
  * confirms it once the pressure has been normal for the hold time, the inspector verifies, the case closes. Every
- * step is in case_transitions with its actor; the overdue major hazard is on the unit's credit record.
+ * step is in case_transitions and in the audit trail with its actor; the overdue major hazard is on the unit's credit
+ * record.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import mqtt from 'mqtt'
@@ -32,7 +33,7 @@ writeFileSync(
     '    forS: 1'
   ].join('\n')
 )
-const DEADLINE_S = 10
+const DEADLINE_S = 30
 const policyFile = writePolicy(
   policyDoc({
     policies: [
@@ -88,7 +89,7 @@ describe('a low sprinkler pressure becomes a case, goes overdue across a restart
     const overdue = await waitFor(async () => {
       const [k] = await cases()
       return k?.status === 'overdue' ? k : null
-    }, 30_000, 200)
+    }, DEADLINE_S * 1000 + 30_000, 200)
     expect(Date.parse(overdue.overdueAt!)).toBeGreaterThanOrEqual(Date.parse(opened!.deadline))
 
     // The overdue major hazard is on the credit record, and lists the unit as dishonest.
@@ -160,8 +161,15 @@ describe('a low sprinkler pressure becomes a case, goes overdue across a restart
     expect(submit).toMatchObject({ comment: 'pump repaired, valve reopened', attachments: [{ name: 'repair report', ref: 'docs://reports/pump-1' }] })
     const verify = detail.transitions.find((s) => s.action === 'verified')!
     expect((verify.data.evidence as Evidence[]).every((e) => e.ok)).toBe(true)
+    // Every step is in the audit trail too, with the same actors, and the chain holds.
+    const audited = (await t.app.audit.list({ subjectKind: 'case', subjectId: opened!.id, limit: 100, offset: 0 })).items.reverse()
+    expect(audited.map((e) => [e.action, e.actor])).toEqual(detail.transitions.map((s) => [`case.${s.action}`, s.actor]))
+    expect(audited.every((e) => e.jurisdictionId === place.district)).toBe(true)
+    const creditAudit = (await t.app.audit.list({ subjectKind: 'credit_entry', action: 'credit.entry_added', limit: 100, offset: 0 })).items
+    expect(creditAudit.filter((e) => e.detail.caseId === opened!.id).map((e) => e.detail.kind)).toEqual(['overdue_major'])
+    expect((await t.app.audit.verify()).ok).toBe(true)
     // Overdue stays on the record: the list of cases that went overdue still holds it.
     const overdueList = await t.api<{ items: Case[] }>('GET', `/api/v1/cases?overdue=true&unitId=${unitId}`)
     expect(overdueList.body.items.map((k) => k.id)).toEqual([opened!.id])
-  }, 120_000)
+  }, 180_000)
 })

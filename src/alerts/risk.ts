@@ -17,6 +17,9 @@ export interface RiskDeps {
   log: Logger
 }
 
+/** A score just kept, with the level it replaced (null: the unit's first score). */
+export type ScoreListener = (risk: UnitRisk, previous: RiskLevel | null) => Promise<void> | void
+
 export interface RiskPoint {
   /** Epoch milliseconds. */
   ts: number
@@ -55,12 +58,14 @@ CROSS JOIN LATERAL (
 ) a
 WHERE u.id = $1`
 
-// Keeps the newer score when two computations of one unit race.
+// Keeps the newer score when two computations of one unit race; returns the level it replaced (no row: not kept).
 const UPSERT_SQL = `
+WITH prev AS (SELECT level FROM unit_risk WHERE unit_id = $1)
 INSERT INTO unit_risk (unit_id, score, level, factors, computed_at) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (unit_id) DO UPDATE
   SET score = EXCLUDED.score, level = EXCLUDED.level, factors = EXCLUDED.factors, computed_at = EXCLUDED.computed_at
-  WHERE unit_risk.computed_at <= EXCLUDED.computed_at`
+  WHERE unit_risk.computed_at <= EXCLUDED.computed_at
+RETURNING (SELECT level FROM prev) AS previous`
 
 type Row = Record<string, unknown>
 
@@ -73,7 +78,7 @@ export class RiskService {
   private readonly running = new Map<string, { done: Promise<void>; again: boolean }>()
 
   private active = 0
-  private readonly scoreListeners: ((risk: UnitRisk) => Promise<void> | void)[] = []
+  private readonly scoreListeners: ScoreListener[] = []
   private readonly waiting: (() => void)[] = []
 
   constructor(readonly deps: RiskDeps) {}
@@ -132,8 +137,8 @@ export class RiskService {
     return entry.done
   }
 
-  /** Hear every computed score (the follow-up's risk-level policies). A listener failing is logged; the score stands. */
-  onScore(fn: (risk: UnitRisk) => Promise<void> | void): void {
+  /** Hear every score kept (the follow-up's risk-level policies). A listener failing is logged; the score stands. */
+  onScore(fn: ScoreListener): void {
     this.scoreListeners.push(fn)
   }
 
@@ -148,11 +153,12 @@ export class RiskService {
     const inputs = await this.inputs(unitId, computedAt)
     if (!inputs) throw notFound(unitId)
     const risk: UnitRisk = { unitId, ...scoreRisk(inputs), computedAt: computedAt.toISOString() }
-    await this.deps.pool.query(UPSERT_SQL, [unitId, risk.score, risk.level, JSON.stringify(risk.factors), computedAt])
+    const kept = await this.deps.pool.query<{ previous: RiskLevel | null }>(UPSERT_SQL, [unitId, risk.score, risk.level, JSON.stringify(risk.factors), computedAt])
     await this.writeHistory(risk, computedAt)
-    for (const fn of this.scoreListeners) {
+    // A newer computation won the race: it tells the listeners.
+    for (const fn of kept.rows[0] ? this.scoreListeners : []) {
       await Promise.resolve()
-        .then(() => fn(risk))
+        .then(() => fn(risk, kept.rows[0]!.previous))
         .catch((err: unknown) => this.deps.log.warn({ err, unitId }, 'risk score listener failed'))
     }
     return risk

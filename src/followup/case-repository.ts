@@ -7,8 +7,10 @@ import type pg from 'pg'
 import type { Pool } from '../store/postgres.js'
 import type { Attachment, Case, CaseStatus, CaseTransition, CasesQuery, Evidence } from '../../schemas/cases.js'
 import type { AuditRecorder } from './audit.js'
+import { FirewatchError } from '../errors.js'
 
 type Row = Record<string, unknown>
+export const caseNotFound = (id: string) => new FirewatchError('FW_ERR_NOT_FOUND', `case ${id} does not exist`, { statusCode: 404 })
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null)
 
 export function toCase(r: Row): Case {
@@ -86,9 +88,10 @@ export class CaseRepository {
     /** More work of the same step, in its transaction (a credit entry). */
     after?: (next: Case, c: pg.PoolClient) => Promise<void>
   ): Promise<{ case: Case; changed: boolean }> {
+    if (!/^[0-9]{1,18}$/.test(id)) throw caseNotFound(id)
     return this.tx(async (c) => {
       const { rows } = await c.query('SELECT * FROM cases WHERE id = $1 FOR UPDATE', [id])
-      if (!rows[0]) throw new Error(`case ${id} vanished`)
+      if (!rows[0]) throw caseNotFound(id)
       const current = toCase(rows[0] as Row)
       const step = await decide(current, c)
       if (!step) return { case: current, changed: false }

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js'
 import { FirewatchError } from '../errors.js'
 import { jobId, type Jobs } from '../rules/jobs.js'
 import type { Attachment, Case, CaseStatus, Evidence } from '../../schemas/cases.js'
-import { toCase, type CaseRepository } from './case-repository.js'
+import { caseNotFound, toCase, type CaseRepository } from './case-repository.js'
 import type { CreditService } from './credit-service.js'
 import type { EvidenceCollector } from './evidence.js'
 import type { CaseSeverity, FollowUpPolicy } from './policy.js'
@@ -63,7 +63,11 @@ export class CaseService {
    * assigned to an inspector at once when one covers the unit; its overdue timer is scheduled after the commit.
    */
   async open(input: OpenInput): Promise<{ case: Case; created: boolean }> {
+    // Row locks first, the recording (whose audit entry takes the audit trail's lock) last: every transaction that
+    // writes the audit trail acquires its locks in this order, so none waits for another holding the trail.
     const result = await this.repo.tx(async (c) => {
+      // Serialises the unit's openings (the repeated-violations count); NO KEY so alerts' foreign keys do not wait.
+      await c.query('SELECT 1 FROM units WHERE id = $1 FOR NO KEY UPDATE', [input.unitId])
       const { rows } = await c.query(
         `INSERT INTO cases (unit_id, policy, severity, title, description, opened_by, deadline) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (unit_id, policy) WHERE policy IS NOT NULL AND status <> 'closed' DO NOTHING RETURNING *`,
@@ -72,32 +76,35 @@ export class CaseService {
       if (!rows[0]) {
         const existing = await c.query("SELECT * FROM cases WHERE unit_id = $1 AND policy = $2 AND status <> 'closed' FOR UPDATE", [input.unitId, input.policy])
         const k = toCase(existing.rows[0] as Record<string, unknown>)
-        await this.link(c, k, input.alertIds ?? [], input.actor)
+        for (const alertId of await this.link(c, k, input.alertIds ?? [])) await this.repo.record(c, k, k.status, { action: 'alert_linked', actor: input.actor, data: { alertId } })
         return { case: k, created: false }
       }
-      let k = toCase(rows[0] as Record<string, unknown>)
-      await this.repo.record(c, k, null, { action: 'opened', actor: input.actor, comment: input.comment, attachments: input.attachments, data: { policy: input.policy, severity: input.severity, deadline: k.deadline } })
-      await this.link(c, k, input.alertIds ?? [], input.actor)
-      await this.credit.onCaseOpened(c, k)
-      const inspector = await c.query<{ id: string }>(PICK_INSPECTOR, [k.unitId, null])
+      const opened = toCase(rows[0] as Record<string, unknown>)
+      const linked = await this.link(c, opened, input.alertIds ?? [])
+      const inspector = await c.query<{ id: string }>(PICK_INSPECTOR, [opened.unitId, null])
+      let k = opened
       if (inspector.rows[0]) {
         const { rows: assigned } = await c.query("UPDATE cases SET status = 'assigned', assignee = $2, assigned_at = now(), updated_at = now() WHERE id = $1 RETURNING *", [k.id, inspector.rows[0].id])
         k = toCase(assigned[0] as Record<string, unknown>)
-        await this.repo.record(c, k, 'open', { action: 'assigned', actor: 'system', data: { assignee: k.assignee, by: 'nearest inspector with the fewest open cases' } })
       }
+      await this.repo.record(c, opened, null, { action: 'opened', actor: input.actor, comment: input.comment, attachments: input.attachments, data: { policy: input.policy, severity: input.severity, deadline: k.deadline } })
+      for (const alertId of linked) await this.repo.record(c, opened, opened.status, { action: 'alert_linked', actor: input.actor, data: { alertId } })
+      if (k.assignee) await this.repo.record(c, k, 'open', { action: 'assigned', actor: 'system', data: { assignee: k.assignee, by: 'nearest inspector with the fewest open cases' } })
+      await this.credit.onCaseOpened(c, k)
       return { case: k, created: true }
     })
     if (result.created) await this.scheduleOverdue(result.case)
     return result
   }
 
-  private async link(c: pg.PoolClient, k: Case, alertIds: string[], actor: string): Promise<void> {
+  /** Link alerts to the case; returns those not linked before. */
+  private async link(c: pg.PoolClient, k: Case, alertIds: string[]): Promise<string[]> {
+    const added: string[] = []
     for (const alertId of alertIds) {
       const { rowCount } = await c.query('INSERT INTO case_alerts (case_id, alert_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [k.id, alertId])
-      if (rowCount) {
-        await this.repo.record(c, k, k.status, { action: 'alert_linked', actor, data: { alertId } })
-      }
+      if (rowCount) added.push(alertId)
     }
+    return added
   }
 
   async scheduleOverdue(k: Case): Promise<void> {
@@ -206,7 +213,7 @@ export class CaseService {
 
   private async mustGet(id: string): Promise<Case> {
     const k = await this.repo.get(id)
-    if (!k) throw new FirewatchError('FW_ERR_NOT_FOUND', `case ${id} does not exist`, { statusCode: 404 })
+    if (!k) throw caseNotFound(id)
     return k
   }
 }

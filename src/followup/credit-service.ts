@@ -55,11 +55,10 @@ export class CreditService {
     return entry
   }
 
-  /** Repeated violations: a case opening makes `cases` within `withinS` → one entry per window. */
+  /** Repeated violations (inside the opening's transaction): a case opening makes `cases` within `withinS` → one entry per window. */
   async onCaseOpened(c: pg.PoolClient, k: Case): Promise<CreditEntry | null> {
     const { cases, withinS } = this.policy.credit.repeatedViolations
-    // Serialise the unit's openings so two cases opening together add one entry.
-    await c.query('SELECT 1 FROM units WHERE id = $1 FOR UPDATE', [k.unitId])
+    // The caller holds the unit's row lock (CaseService.open), so two cases opening together add one entry.
     const { rows } = await c.query<{ n: number; recent: number }>(
       `SELECT (SELECT count(*)::int FROM cases WHERE unit_id = $1 AND opened_at > now() - make_interval(secs => $2)) AS n,
               (SELECT count(*)::int FROM credit_entries WHERE unit_id = $1 AND kind = 'repeated_violations' AND created_at > now() - make_interval(secs => $2)) AS recent`,

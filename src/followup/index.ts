@@ -25,7 +25,7 @@ export interface FollowUp {
   triggers: CaseTriggers
   /** Apply the policy's credit threshold; with `jobs`, schedule the credit sweep. */
   start(jobs: boolean): Promise<void>
-  /** The credit sweep: lost overdue timers, then credit repair. */
+  /** The credit sweep: lost policy and overdue timers, then credit repair. */
   sweep(now?: Date): Promise<void>
 }
 
@@ -55,6 +55,7 @@ export function buildFollowUp(o: {
       if (jobs) await o.jobs.every('timers', SWEEP_JOB, o.policy.credit.sweepEveryS * 1000)
     },
     async sweep(now = new Date()) {
+      await triggers.sweep(now.getTime())
       await cases.sweepOverdue(now.getTime())
       const repaired = await credit.repair(now)
       if (repaired.length > 0) o.log.info({ entries: repaired.map((e) => e.id) }, 'credit entries repaired')

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js'
 import type { Pool } from '../store/postgres.js'
 import type { AlertService } from '../alerts/alert-service.js'
 import type { AlertChange } from '../alerts/alert-repository.js'
-import type { Alert, UnitRisk } from '../../schemas/alerts.js'
+import type { Alert, RiskLevel, UnitRisk } from '../../schemas/alerts.js'
 import { jobId, type Jobs } from '../rules/jobs.js'
 import { alertPolicies, riskPolicies, type Policy } from './policy.js'
 import type { CaseService } from './case-service.js'
@@ -24,10 +24,16 @@ export class CaseTriggers {
     private readonly log: Logger
   ) {}
 
-  /** An alert listener: schedules the policies' timers of an alert that opened. */
+  /** An alert listener: schedules the policies' timers of an alert that opened, drops them once it is resolved. */
   readonly onAlertChange = async (alert: Alert, change: AlertChange): Promise<void> => {
     // Alerts of devices in test mode are kept out of enforcement as they are out of statistics.
-    if (change !== 'opened' || alert.class === 'test') return
+    if (alert.class === 'test') return
+    if (alert.status === 'resolved') {
+      // Best effort: the timer re-checks anyway; this only spares Redis a day of dead timers.
+      for (const p of alertPolicies(this.cases.policy, alert)) await this.jobs.cancel('timers', jobId('case-trigger', p.id, alert.id))
+      return
+    }
+    if (change !== 'opened') return
     for (const p of alertPolicies(this.cases.policy, alert)) {
       const delay = Date.parse(alert.firstSeen) + p.alertOpen!.forMs - Date.now()
       await this.jobs.schedule('timers', TRIGGER_JOB, jobId('case-trigger', p.id, alert.id), delay, { policy: p.id, alertId: alert.id })
@@ -49,9 +55,35 @@ export class CaseTriggers {
     this.log.info({ caseId: k.id, policy: p.id, alertId, created }, created ? 'case opened by policy' : 'alert linked to the open case')
   }
 
-  /** A risk-score listener: a level reaching a policy's opens its case (once while it is open). */
-  readonly onRisk = async (risk: UnitRisk): Promise<void> => {
+  /**
+   * Catch-up (the credit sweep runs it): alerts unresolved past a policy's time with no case of that policy — opened
+   * before the policy existed or changed, or whose timer was never scheduled — get their timer's check now.
+   */
+  async sweep(now = Date.now()): Promise<void> {
+    for (const p of this.cases.policy.policies) {
+      const t = p.alertOpen
+      if (!t) continue
+      const { rows } = await this.pool.query<{ id: string }>(
+        `SELECT a.id FROM alerts a JOIN units u ON u.id = a.unit_id
+         WHERE a.status <> 'resolved' AND a.class <> 'test' AND a.first_seen <= $1
+           AND ($2::text[] IS NULL OR a.class = ANY ($2)) AND ($3::text[] IS NULL OR a.rule_id = ANY ($3))
+           AND ($4::text[] IS NULL OR u.category = ANY ($4))
+           AND NOT EXISTS (SELECT 1 FROM case_alerts ca JOIN cases k ON k.id = ca.case_id WHERE ca.alert_id = a.id AND k.policy = $5)
+         ORDER BY a.id LIMIT 1000`,
+        [new Date(now - t.forMs), t.classes ?? null, t.rules ?? null, t.unitCategories ?? null, p.id]
+      )
+      for (const r of rows) await this.onTimer(p.id, String(r.id))
+    }
+  }
+
+  /**
+   * A risk-score listener: a level reaching a policy's (from below it, or the unit's first score) opens its case.
+   * A level that stays up opens nothing more, also once its case is closed: only reaching the level again does.
+   */
+  readonly onRisk = async (risk: UnitRisk, previous: RiskLevel | null): Promise<void> => {
+    const before = new Set(previous ? riskPolicies(this.cases.policy, previous).map((p) => p.id) : [])
     for (const p of riskPolicies(this.cases.policy, risk.level)) {
+      if (before.has(p.id)) continue
       const { case: k, created } = await this.open(p, risk.unitId, `risk score ${risk.score} (${risk.level}) at ${risk.computedAt}`, [])
       if (created) this.log.info({ caseId: k.id, policy: p.id, unitId: risk.unitId, level: risk.level }, 'case opened by risk level')
     }

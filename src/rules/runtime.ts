@@ -22,7 +22,7 @@ import { Jobs } from './jobs.js'
 import { RuleEngine } from './engine.js'
 import { RuleFollowUps } from './follow-ups.js'
 import type { RuleSet } from './rule-set.js'
-import type { AuditLog } from '../audit/audit-log.js'
+import { AuditLog } from '../audit/audit-log.js'
 import { buildFollowUp, type FollowUp } from '../followup/index.js'
 import { loadFollowUpPolicy, type FollowUpPolicy } from '../followup/policy.js'
 
@@ -86,7 +86,8 @@ export function buildRulesRuntime(o: {
     risk,
     policy: o.followupPolicy ?? loadFollowUpPolicy(config.followupFile),
     log: log.child({ component: 'followup' }),
-    audit: null,
+    // Every case step is audited, the server's own (opened, overdue) too: the engine's thread records them as well.
+    audit: o.audit ?? new AuditLog(pool),
     handleJobs: o.runEngine
   })
 

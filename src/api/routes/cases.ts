@@ -7,6 +7,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import type { CaseService } from '../../followup/case-service.js'
+import { caseNotFound } from '../../followup/case-repository.js'
 import type { ScopeGuard } from '../../auth/scope.js'
 import { FirewatchError } from '../../errors.js'
 import { ErrorReply, List } from '../../../schemas/api.js'
@@ -25,7 +26,6 @@ const STEP_NOTE =
   'Recorded in the case transitions (and the audit trail) with the caller as actor, the comment and the attachment references. ' +
   "Inspectors and administrators; a case outside the caller's jurisdiction answers 404, whatever the role. 409 when the case's status does not allow the step."
 
-const notFound = (id: string) => new FirewatchError('FW_ERR_NOT_FOUND', `case ${id} does not exist`, { statusCode: 404 })
 
 /** A step's reply: the case, whether its evidence was all ok, and a warning when it was not. */
 function stepReply(k: CaseT, evidence: Evidence[] = k.evidence) {
@@ -72,7 +72,7 @@ export const caseRoutes =
       },
       async (req) => {
         let k = await cases.repo.get(req.params.id)
-        if (!k) throw notFound(req.params.id)
+        if (!k) throw caseNotFound(req.params.id)
         if (req.principal.role === 'inspector' || req.principal.role === 'admin') k = await cases.refreshEvidence(k)
         return { ...k, transitions: await cases.repo.transitions(k.id), alerts: await cases.repo.alerts(k.id) }
       }
@@ -112,7 +112,13 @@ export const caseRoutes =
         config: ACT,
         schema: { tags, description: `Assign (or reassign) the case to an active inspector whose jurisdiction covers the unit (otherwise 400, field assignee). ${STEP_NOTE}`, params: CaseParams, body: CaseAssignBody, response: { 200: CaseStepReply, ...errors } }
       },
-      async (req) => stepReply(await cases.assign(req.params.id, req.body.assignee, step(req)))
+      async (req) => {
+        // A user the caller cannot see reads as missing, as everywhere else.
+        if (!(await guard.user(req.principal, req.body.assignee))) {
+          throw new FirewatchError('FW_ERR_VALIDATION', `user ${req.body.assignee} does not exist`, { statusCode: 400, field: 'assignee' })
+        }
+        return stepReply(await cases.assign(req.params.id, req.body.assignee, step(req)))
+      }
     )
 
     app.post(
