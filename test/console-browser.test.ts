@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
-import { REDIS_URL, startTestApp, waitFor, type TestApp } from './helpers/env.js'
+import { REDIS_URL, provisionAt, startTestApp, waitFor, type TestApp } from './helpers/env.js'
 import type { Alert, AlertTransition } from '../schemas/alerts.js'
 
 const OPERATOR = { username: 'console-operator', password: 'console-operator-password', displayName: '值班员' }
@@ -62,7 +62,7 @@ beforeAll(async () => {
   for (const u of UNITS) {
     await root('POST', '/api/v1/units', { ...u, jurisdictionId: DISTRICT, contactName: '消防安全管理人', contactPhone: '0571-0000000' })
   }
-  panel = await t.provision('alarm_panel', UNITS[0].id)
+  panel = await provisionAt(t.api, 'alarm_panel', UNITS[0].id)
   await root('POST', '/api/v1/users', { ...OPERATOR, role: 'operator', jurisdictionId: DISTRICT })
   // Something else on the screen, as on a real shift: a trouble and a supervisory alert in the other unit.
   for (const [cls, title, titleZh, severity] of [
