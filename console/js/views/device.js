@@ -8,7 +8,7 @@ import { deviceState, eventsTable } from './unit.js'
 const H = 3600 * 1000
 /** Range → mean interval, so a chart holds a few hundred points at most (none: raw readings). */
 const RANGES = { '1h': [H, null], '6h': [6 * H, '1m'], '24h': [24 * H, '5m'], '7d': [7 * 24 * H, '30m'] }
-let range = '6h'
+let range = '1h'
 
 function chart(el, metric, points) {
   const xs = points.map((p) => p.ts / 1000)
@@ -20,7 +20,8 @@ function chart(el, metric, points) {
       width: Math.max(320, el.clientWidth - 16),
       height: 220,
       series: [{}, { label: metric, stroke: '#ff6b3d', width: 2, fill: 'rgba(255,107,61,0.08)', spanGaps: false }],
-      axes: [{ stroke: '#9aa4b2', grid: { stroke: '#2a3340' } }, { stroke: '#9aa4b2', grid: { stroke: '#2a3340' } }],
+      // The value axis wide enough for labels like 219.975 (uPlot's default cuts them).
+      axes: [{ stroke: '#9aa4b2', grid: { stroke: '#2a3340' } }, { stroke: '#9aa4b2', grid: { stroke: '#2a3340' }, size: 72 }],
       legend: { show: true }
     },
     [xs, ys],
