@@ -14,11 +14,11 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core'
 import { REDIS_URL, provisionAt, startTestApp, waitFor, type TestApp } from './helpers/env.js'
 import type { Alert, AlertTransition } from '../schemas/alerts.js'
 
-const OPERATOR = { username: 'console-operator', password: 'console-operator-password', displayName: '值班员' }
+const OPERATOR = { username: 'console-operator', password: 'console-operator-password', displayName: '一号值班席' }
 const CITY = 'console-city'
 const DISTRICT = 'console-district'
 const UNITS = [
@@ -51,6 +51,10 @@ async function publish(leaf: 'events' | 'telemetry' | 'status', payload: unknown
   await device.publishAsync(`v1/devices/${panel.id}/${leaf}`, typeof payload === 'string' ? payload : JSON.stringify(payload), { qos: 1, retain })
   return sentAt
 }
+
+/** A trouble alert in the second unit, raised directly (the rule engine is not what these tests are about). */
+const raiseTrouble = async (ruleId: string): Promise<Alert> =>
+  (await t.app.alerts.raise({ unitId: UNITS[1].id, deviceId: '', point: '', ruleId, class: 'trouble', troubleType: 'fault', severity: 'minor', title: ruleId, detail: {}, at: new Date() })).alert
 
 beforeAll(async () => {
   execFileSync('bash', ['scripts/chromium.sh'], { stdio: 'inherit' })
@@ -167,6 +171,52 @@ describe('the web console', () => {
     await page.click('button.range >> text=24h')
     await page.locator('button.range.on >> text=24h').waitFor()
     await page.locator('.chart[data-metric=backup_battery_v] canvas').waitFor()
+  })
+
+  it('follows the live channel across a reconnect: resumes from the last event id; on reset reloads from the REST API', async () => {
+    const urls: string[] = []
+    let current: WebSocketRoute | null = null
+    // What the next connection does once `gate` resolves: pass through to the server, or play one that lost history.
+    let mode: 'pass' | 'reset' = 'pass'
+    let gate: Promise<unknown> = Promise.resolve()
+    await page.routeWebSocket(/\/api\/v1\/live/, async (ws) => {
+      urls.push(ws.url())
+      current = ws
+      await gate
+      if (mode === 'reset') {
+        ws.send(JSON.stringify({ type: 'reset', reason: 'history trimmed' }))
+        ws.send(JSON.stringify({ type: 'ready', eventId: '1-0' }))
+        return
+      }
+      ws.connectToServer()
+    })
+    // A new document, so its socket goes through the route (a hash change keeps the page and its socket).
+    await page.goto(`${base}/console/#alerts`)
+    await page.reload()
+    await page.locator('#live-state.live-live').waitFor()
+    expect(urls).toHaveLength(1)
+
+    // Cut the socket; the alert raised while it is down reaches the server only after the console reconnected.
+    let raised!: (a: Alert) => void
+    gate = new Promise<Alert>((resolve) => (raised = resolve))
+    await current!.close({ code: 4000, reason: 'test cut' })
+    await page.locator('#live-state.live-offline, #live-state.live-connecting').waitFor()
+    const missed = await raiseTrouble('console-missed')
+    raised(missed)
+    await page.locator(`tr.alert[data-alert-id="${missed.id}"]`).waitFor({ timeout: 5000 })
+    expect(new URL(urls.at(-1)!).searchParams.get('lastEventId')).toMatch(/^\d+-\d+$/)
+
+    // A server that cannot resume says `reset`: the console reloads the list over REST.
+    mode = 'reset'
+    gate = new Promise<Alert>((resolve) => (raised = resolve))
+    const cut = urls.length
+    await current!.close({ code: 4000, reason: 'test cut' })
+    const later = await raiseTrouble('console-after-reset')
+    raised(later)
+    await waitFor(async () => urls.length > cut, 5000)
+    await page.locator(`tr.alert[data-alert-id="${later.id}"]`).waitFor({ timeout: 5000 })
+    await page.locator('header .notice').waitFor()
+    mode = 'pass'
   })
 
   it('switches to English and remembers it across a reload, still logged in', async () => {

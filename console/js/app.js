@@ -30,13 +30,13 @@ function drawHeader() {
   document.title = `${fires > 0 ? `🔥 ${fires} · ` : ''}${t('title')}`
   mount(
     header,
-    h('div', { class: 'brand' }, h('span', { class: 'logo' }, '119'), t('title')),
+    h('div', { class: 'brand' }, h('span', { class: 'logo' }, 'FW'), t('title')),
     h('nav', {}, ['alerts', 'risk'].map((r) => h('a', { href: `#${r}`, class: name === r ? 'on' : '' }, t(r), r === 'alerts' && fires > 0 ? h('span', { class: 'pill' }, String(fires)) : null))),
     h('div', { class: 'tools' },
       h('span', { class: `live live-${liveState}`, id: 'live-state' }, t(liveState === 'live' ? 'live' : liveState === 'connecting' ? 'connecting' : 'offline')),
       h('button', { type: 'button', class: isMuted() ? 'btn sound muted' : 'btn sound', id: 'sound', onclick: () => { unlockAudio(); setMuted(!isMuted()); drawHeader() } }, isMuted() ? t('soundOff') : t('soundOn')),
       h('button', { type: 'button', class: 'btn', id: 'lang', onclick: toggleLang }, t('lang')),
-      h('span', { class: 'user' }, `${user.displayName ?? user.username} (${user.role})`),
+      h('span', { class: 'user' }, `${user.displayName ?? user.username} · ${t(`role_${user.role}`)}`),
       h('button', { type: 'button', class: 'btn', id: 'logout', onclick: () => { loggingOut = true; void logout() } }, t('logout'))
     ),
     notice && h('div', { class: 'notice' }, notice)
@@ -74,7 +74,7 @@ function showLogin(message) {
         error.textContent = err instanceof ApiError && err.status === 429 ? t('loginLocked') : t('loginFailed')
       }
     } },
-    h('div', { class: 'brand big' }, h('span', { class: 'logo' }, '119'), t('title')),
+    h('div', { class: 'brand big' }, h('span', { class: 'logo' }, 'FW'), t('title')),
     h('label', {}, t('username'), user),
     h('label', {}, t('password'), pass),
     h('button', { type: 'submit', class: 'btn primary' }, t('login')),
@@ -105,10 +105,15 @@ async function start() {
   await drawView()
 }
 
+// One redraw per frame, however many changes arrived in it (an alarm storm).
+let frame = 0
 onAlertsChange(() => {
-  if (!currentUser()) return
-  drawHeader()
-  renderAlerts()
+  if (!currentUser() || frame) return
+  frame = requestAnimationFrame(() => {
+    frame = 0
+    drawHeader()
+    renderAlerts()
+  })
 })
 onSessionChange((user) => {
   if (user) void start()

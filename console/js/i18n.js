@@ -20,7 +20,8 @@ const DICT = {
     online: '在线', offlineState: '离线', lastSeen: '最后上报', testMode: '测试模式', until: '至', never: '从未',
     kind: '类型', name: '名称', back: '返回', range: '时间范围', noData: '该时间范围内没有数据', type: '类型', text: '说明',
     reset: '实时通道已重置，已重新加载', reconnecting: '实时通道中断，正在重连', none: '无', loading: '加载中…',
-    sessionExpired: '会话已过期，请重新登录'
+    sessionExpired: '会话已过期，请重新登录',
+    role_admin: '管理员', role_operator: '值班员', role_inspector: '监督员', role_viewer: '查看'
   },
   en: {
     title: 'Fire Monitoring Center', login: 'Log in', username: 'Username', password: 'Password', logout: 'Log out',
@@ -42,7 +43,8 @@ const DICT = {
     online: 'Online', offlineState: 'Offline', lastSeen: 'Last seen', testMode: 'Test mode', until: 'until', never: 'never',
     kind: 'Kind', name: 'Name', back: 'Back', range: 'Range', noData: 'No data in this range', type: 'Type', text: 'Text',
     reset: 'Live channel was reset; reloaded', reconnecting: 'Live channel lost; reconnecting', none: 'none', loading: 'Loading…',
-    sessionExpired: 'Session expired; please log in again'
+    sessionExpired: 'Session expired; please log in again',
+    role_admin: 'administrator', role_operator: 'operator', role_inspector: 'inspector', role_viewer: 'viewer'
   }
 }
 
