@@ -109,6 +109,10 @@ describe('GET /api/v1/risk in the access matrix', () => {
     const res = await fetch(`http://127.0.0.1:${t.httpPort}/console/`)
     expect(res.status).toBe(200)
     expect(res.headers.get('content-security-policy')).toContain("default-src 'none'")
+    // The ranking is in the OpenAPI description; the console's files are not API routes.
+    const paths = Object.keys(((await (await fetch(`http://127.0.0.1:${t.httpPort}/docs/json`)).json()) as { paths: object }).paths)
+    expect(paths).toContain('/api/v1/risk')
+    expect(paths.filter((p) => p === '/' || p.startsWith('/console'))).toEqual([])
   })
 })
 
