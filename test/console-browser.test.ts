@@ -166,6 +166,12 @@ describe('the web console', () => {
     await page.locator(`table.risk a[href="#units/${UNITS[0].id}"]`).click()
     await page.locator(`table.devices tr[data-device-id="${panel.id}"] .state.on`).waitFor()
     await expect(page.locator('table.events').textContent()).resolves.toContain(EVENT_TEXT)
+    // An alert arriving meanwhile shows in the header and leaves the page alone.
+    const fire = (await t.app.alerts.raise({ unitId: UNITS[1].id, deviceId: '', point: '', ruleId: 'console-away', class: 'fire', troubleType: null, severity: 'critical', title: 'away', detail: {}, at: new Date() })).alert
+    await page.locator('nav .pill >> text=1').waitFor()
+    expect(await page.locator('table.devices').count()).toBe(1)
+    await root('POST', `/api/v1/alerts/${fire.id}/resolve`, { disposition: 'test' })
+    await page.locator('nav .pill').waitFor({ state: 'detached' })
     await page.locator(`table.devices a[href="#devices/${panel.id}"]`).click()
     await page.locator('.chart[data-metric=main_power_v] canvas').waitFor()
     await page.click('button.range >> text=24h')

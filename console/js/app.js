@@ -18,9 +18,11 @@ let loggingOut = false
 const main = h('main', { id: 'view' })
 const header = h('header', { class: 'top' })
 
+/** The page the hash names: `alerts` (the default), `risk`, `units` or `devices` with an id. */
 function route() {
-  const [name = 'alerts', id] = location.hash.slice(1).split('/').map(decodeURIComponent)
-  return { name: name || 'alerts', id }
+  const [name, id] = location.hash.slice(1).split('/').map(decodeURIComponent)
+  if ((name === 'units' || name === 'devices') && id) return { name, id }
+  return { name: name === 'risk' ? 'risk' : 'alerts', id: undefined }
 }
 
 function drawHeader() {
@@ -46,13 +48,16 @@ function drawHeader() {
 async function drawView() {
   const { name, id } = route()
   drawHeader()
+  // A container per drawing: a slow page that finishes after the user moved on writes into a detached one.
+  const view = h('div', { class: 'view', dataset: { view: name } })
+  mount(main, view)
   try {
-    if (name === 'units' && id) await showUnit(main, id)
-    else if (name === 'devices' && id) await showDevice(main, id)
-    else if (name === 'risk') await showRisk(main)
-    else showAlerts(main)
+    if (name === 'units') await showUnit(view, id)
+    else if (name === 'devices') await showDevice(view, id)
+    else if (name === 'risk') await showRisk(view)
+    else showAlerts(view)
   } catch (err) {
-    mount(main, h('div', { class: 'error' }, `${t('actionFailed')}: ${err.message}`))
+    mount(view, h('div', { class: 'error' }, `${t('actionFailed')}: ${err.message}`))
   }
 }
 
@@ -92,6 +97,9 @@ async function start() {
   stopLive = connectLive({
     onMessage: (msg) => {
       if (msg.type === 'alert') putAlert(msg.alert)
+      // A device went online or offline: the page showing it reloads.
+      const { name, id } = route()
+      if (msg.type === 'device' && ((name === 'units' && id === msg.unitId) || (name === 'devices' && id === msg.deviceId))) void drawView()
     },
     onReset: () => {
       notice = t('reset')
@@ -112,7 +120,7 @@ onAlertsChange(() => {
   frame = requestAnimationFrame(() => {
     frame = 0
     drawHeader()
-    renderAlerts()
+    renderAlerts() // draws only while the alerts page is on screen
   })
 })
 onSessionChange((user) => {
