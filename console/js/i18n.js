@@ -21,6 +21,9 @@ const DICT = {
     kind: '类型', name: '名称', back: '返回', range: '时间范围', noData: '该时间范围内没有数据', type: '类型', text: '说明',
     reset: '实时通道已重置，已重新加载', reconnecting: '实时通道中断，正在重连', none: '无', loading: '加载中…',
     sessionExpired: '会话已过期，请重新登录',
+    factor_open_fire: '未处理火警', factor_open_supervisory: '未处理监管报警', factor_open_trouble: '未处理故障',
+    factor_offline_devices: '离线设备', factor_active_isolations: '屏蔽中', factor_false_alarm_rate: '误报率',
+    factor_pressure_margin: '喷淋管网压力', factor_category: '单位类别',
     role_admin: '管理员', role_operator: '值班员', role_inspector: '监督员', role_viewer: '查看'
   },
   en: {
@@ -44,6 +47,9 @@ const DICT = {
     kind: 'Kind', name: 'Name', back: 'Back', range: 'Range', noData: 'No data in this range', type: 'Type', text: 'Text',
     reset: 'Live channel was reset; reloaded', reconnecting: 'Live channel lost; reconnecting', none: 'none', loading: 'Loading…',
     sessionExpired: 'Session expired; please log in again',
+    factor_open_fire: 'Open fire alerts', factor_open_supervisory: 'Open supervisory alerts', factor_open_trouble: 'Open troubles',
+    factor_offline_devices: 'Offline devices', factor_active_isolations: 'Active isolations', factor_false_alarm_rate: 'False alarm rate',
+    factor_pressure_margin: 'Sprinkler pressure', factor_category: 'Unit category',
     role_admin: 'administrator', role_operator: 'operator', role_inspector: 'inspector', role_viewer: 'viewer'
   }
 }

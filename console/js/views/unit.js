@@ -41,7 +41,7 @@ export async function showUnit(el, id) {
     h('h2', {}, unit.name, ' ', h('span', { class: `level level-${risk.level}` }, `${t(risk.level)} · ${risk.score}`)),
     h('dl', { class: 'facts' }, h('dt', {}, t('address')), h('dd', {}, unit.address), h('dt', {}, t('category')), h('dd', {}, t(unit.category)), h('dt', {}, t('contact')), h('dd', {}, `${unit.contactName} ${unit.contactPhone}`)),
     h('h3', {}, t('riskFactors')),
-    h('ul', { class: 'factors' }, risk.factors.filter((f) => f.points !== 0).map((f) => h('li', {}, `+${f.points} ${f.note}`))),
+    h('ul', { class: 'factors' }, risk.factors.filter((f) => f.points !== 0).map((f) => h('li', {}, h('strong', {}, `+${f.points} ${t(`factor_${f.factor}`)}`), ' ', h('span', { class: 'muted' }, f.note)))),
     h('h3', {}, t('deviceList')),
     h(
       'table',
