@@ -31,6 +31,9 @@ import { EngineThread } from './rules/engine-thread.js'
 import { AuthService, deriveJwtSecret } from './auth/auth-service.js'
 import { ScopeGuard } from './auth/scope.js'
 import { LiveHub } from './api/routes/live.js'
+import { AuditLog } from './audit/audit-log.js'
+import { loadFollowUpPolicy } from './followup/policy.js'
+import type { FollowUp } from './followup/index.js'
 
 /** Consumer group names on the ingest log: one per consuming stage. */
 export const CONSUMER_GROUPS = { telemetry: 'telemetry-writer', rules: RULES_GROUP } as const
@@ -56,6 +59,10 @@ export interface App {
   /** The WebSocket clients of the live channel (/api/v1/live). */
   readonly liveHub: LiveHub
   readonly notifier: Notifier
+  /** The hash-chained audit trail of operator, inspector and administrator actions (docs/AUDIT.md). */
+  readonly audit: AuditLog
+  /** Follow-up cases and credit records. */
+  readonly followUp: FollowUp
   /** Set once started. */
   broker: Broker | null
   /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
@@ -68,9 +75,11 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   const profiles = loadProfiles(config.devicesDir)
   // Rules are checked before anything connects: an invalid file stops start-up naming the rule and field.
   const rules = loadRules(config.rulesDir, profiles)
+  const followupPolicy = loadFollowUpPolicy(config.followupFile)
   const pool: Pool = await connectPostgres(config.databaseUrl, log)
   await migrate(pool, log)
   const registry = new RegistryRepository(pool)
+  const audit = new AuditLog(pool)
 
   // Appends fail fast while Redis is away, so the device is not acknowledged and sends again later.
   // Auto-pipelining sends the commands issued in one event-loop tick as one socket write instead of one write
@@ -103,8 +112,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   )
 
   // The API's side of alerts (operators acknowledging, resolving): the same listeners as the engine's thread.
-  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false })
-  const { alerts, risk, jobs, live, notifier } = runtime
+  const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: ingestLog.stream, runEngine: false, audit, followupPolicy })
+  const { alerts, risk, jobs, live, notifier, followUp } = runtime
   // Devices going online or offline go out on the live channel with the alert changes (same stream, same order).
   const deviceFeed = new DeviceStateFeed(redis, { stream: live.stream, channel: live.channel, keep: LivePublisher.KEEP }, log.child({ component: 'live' }))
   const presence = new Presence(registry, log, undefined, deviceFeed)
@@ -164,6 +173,9 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     store,
     alerts,
     risk,
+    audit,
+    cases: followUp.cases,
+    credit: followUp.credit,
     // Awaited by the API, so the next message after the reply is judged with the new test mode.
     onTestModeChanged: () => engine.refreshTestModes().catch((err) => log.warn({ err }, 'test modes not reloaded; the next periodic read applies them')),
     checks: {
@@ -226,6 +238,8 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     live,
     liveHub,
     notifier,
+    audit,
+    followUp,
     broker: null,
 
     async start() {

@@ -16,7 +16,9 @@ export const ERROR_CODES = {
   FW_ERR_MODBUS_TIMEOUT: 'a Modbus slave did not answer in time',
   FW_ERR_MODBUS_EXCEPTION: 'a Modbus slave answered with an exception',
   FW_ERR_MODBUS_OFFLINE: 'the connection to a Modbus gateway is down',
-  FW_ERR_MODBUS_PROTOCOL: 'a Modbus gateway answered with a broken or mismatched frame'
+  FW_ERR_MODBUS_PROTOCOL: 'a Modbus gateway answered with a broken or mismatched frame',
+  FW_ERR_FOLLOWUP_POLICY: 'invalid follow-up policy file',
+  FW_ERR_CASE_STATE: 'the case is not in a state that allows this step'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -6,6 +6,8 @@
 import type { PoolClient } from 'pg'
 import type { Pool } from '../store/postgres.js'
 import { FirewatchError } from '../errors.js'
+import type { AuditLog } from '../audit/audit-log.js'
+import { auditAlertStep } from '../audit/alert-audit.js'
 import type {
   Alert,
   AlertClass,
@@ -116,7 +118,11 @@ const notFound = (id: string) => new FirewatchError('FW_ERR_NOT_FOUND', `alert $
 const conflict = (message: string) => new FirewatchError('FW_ERR_CONFLICT', message, { statusCode: 409 })
 
 export class AlertRepository {
-  constructor(private readonly pool: Pool) {}
+  /** `audit`: where a person's steps are also recorded, in the same transaction (the engine's thread has none). */
+  constructor(
+    private readonly pool: Pool,
+    private readonly audit: AuditLog | null = null
+  ) {}
 
   /**
    * The rule's condition holds: open an alert, or count a recurrence on the open one. A raise for an alert whose
@@ -403,7 +409,10 @@ export class AlertRepository {
        VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 THEN NULL ELSE now() END) RETURNING id`,
       [alertId, action, actor, comment, from, to, JSON.stringify(data), dispatch]
     )
-    return String((rows[0] as Row).id)
+    const transitionId = String((rows[0] as Row).id)
+    // After the alert row's lock (every caller takes it first), so the audit lock is never held while waiting for it.
+    if (this.audit && actor !== SYSTEM) await auditAlertStep(this.audit, c, { alertId, action, actor, comment, from, to, data, transitionId })
+    return transitionId
   }
 
   /** The change a transition recorded was dispatched to every listener. */

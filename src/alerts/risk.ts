@@ -73,6 +73,7 @@ export class RiskService {
   private readonly running = new Map<string, { done: Promise<void>; again: boolean }>()
 
   private active = 0
+  private readonly scoreListeners: ((risk: UnitRisk) => Promise<void> | void)[] = []
   private readonly waiting: (() => void)[] = []
 
   constructor(readonly deps: RiskDeps) {}
@@ -131,6 +132,11 @@ export class RiskService {
     return entry.done
   }
 
+  /** Hear every computed score (the follow-up's risk-level policies). A listener failing is logged; the score stands. */
+  onScore(fn: (risk: UnitRisk) => Promise<void> | void): void {
+    this.scoreListeners.push(fn)
+  }
+
   /** Resolves when no scheduled computation runs (before closing the pool). */
   async idle(): Promise<void> {
     while (this.running.size > 0) await Promise.all([...this.running.values()].map((e) => e.done))
@@ -144,6 +150,11 @@ export class RiskService {
     const risk: UnitRisk = { unitId, ...scoreRisk(inputs), computedAt: computedAt.toISOString() }
     await this.deps.pool.query(UPSERT_SQL, [unitId, risk.score, risk.level, JSON.stringify(risk.factors), computedAt])
     await this.writeHistory(risk, computedAt)
+    for (const fn of this.scoreListeners) {
+      await Promise.resolve()
+        .then(() => fn(risk))
+        .catch((err: unknown) => this.deps.log.warn({ err, unitId }, 'risk score listener failed'))
+    }
     return risk
   }
 

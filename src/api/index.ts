@@ -21,9 +21,12 @@ import { riskRoutes, type RiskDeps } from './routes/risk.js'
 import { liveRoutes, type LiveDeps } from './routes/live.js'
 import { riskRankingRoutes } from './routes/risk-ranking.js'
 import { consoleRoutes } from './routes/console.js'
+import { auditRoutes, type AuditDeps } from './routes/audit.js'
 import type { ScopedKind } from '../auth/scope.js'
+import { caseRoutes, type CaseDeps } from './routes/cases.js'
+import { creditRoutes, type CreditDeps } from './routes/credit.js'
 
-export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps {
+export interface ApiDeps extends RegistryDeps, TelemetryDeps, HealthDeps, MetricsDeps, AlertDeps, RiskDeps, AuthDeps, LiveDeps, AuditDeps, CaseDeps, CreditDeps {
   adminToken: string
   log: Logger
 }
@@ -159,6 +162,9 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(riskRoutes(deps))
       await v1.register(riskRankingRoutes(deps))
       await v1.register(liveRoutes(deps))
+      await v1.register(auditRoutes(deps))
+      await v1.register(caseRoutes(deps))
+      await v1.register(creditRoutes(deps))
     },
     { prefix: '/api/v1' }
   )

@@ -52,6 +52,8 @@ export interface Session {
 }
 
 type Row = Record<string, unknown>
+/** The pool, or a client inside the caller's transaction (which then also records the change in the audit trail). */
+type Db = { query: Pool['query'] }
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null)
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url')
 const sameDigest = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
@@ -105,11 +107,12 @@ export class AuthService {
 
   async createUser(
     body: { username: string; displayName: string; password: string; role: Role; jurisdictionId: string | null },
-    createdBy: string
+    createdBy: string,
+    db: Db = this.pool
   ): Promise<User> {
     const hash = await hashSecret(body.password)
     try {
-      const { rows } = await this.pool.query(
+      const { rows } = await db.query(
         `INSERT INTO users (id, username, display_name, password_hash, role, jurisdiction_id, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
         [randomUUID(), body.username, body.displayName, hash, body.role, body.jurisdictionId, createdBy]
@@ -123,7 +126,7 @@ export class AuthService {
     }
   }
 
-  async updateUser(id: string, patch: { displayName?: string; password?: string; role?: Role; disabled?: boolean }): Promise<User | null> {
+  async updateUser(id: string, patch: { displayName?: string; password?: string; role?: Role; disabled?: boolean }, db: Db = this.pool): Promise<User | null> {
     const sets: string[] = []
     const args: unknown[] = [id]
     const set = (col: string, v: unknown) => {
@@ -135,10 +138,10 @@ export class AuthService {
     if (patch.role !== undefined) set('role', patch.role)
     if (patch.disabled !== undefined) set('disabled', patch.disabled)
     if (sets.length === 0) return this.getUser(id)
-    const { rows } = await this.pool.query(`UPDATE users SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, args)
+    const { rows } = await db.query(`UPDATE users SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, args)
     // A new password or a disabled account ends every session of the user.
     if (rows[0] && (patch.password !== undefined || patch.disabled)) {
-      await this.pool.query('UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [id])
+      await db.query('UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL', [id])
     }
     return rows[0] ? toUser(rows[0] as Row) : null
   }
@@ -251,11 +254,11 @@ export class AuthService {
     return { kind: 'user', id: user.id, name: user.username, role: user.role, scope: user.jurisdictionId }
   }
 
-  async createApiKey(body: { name: string; role: Role; jurisdictionId: string | null }, createdBy: string): Promise<{ key: string; apiKey: ApiKey }> {
+  async createApiKey(body: { name: string; role: Role; jurisdictionId: string | null }, createdBy: string, db: Db = this.pool): Promise<{ key: string; apiKey: ApiKey }> {
     const id = randomBytes(6).toString('hex')
     const secret = randomBytes(32).toString('base64url')
     try {
-      const { rows } = await this.pool.query(
+      const { rows } = await db.query(
         `INSERT INTO api_keys (id, name, key_hash, role, jurisdiction_id, created_by) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
         [id, body.name, sha256(secret), body.role, body.jurisdictionId, createdBy]
       )
@@ -280,8 +283,8 @@ export class AuthService {
     return rows[0] ? toKey(rows[0] as Row) : null
   }
 
-  async revokeApiKey(id: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [id])
+  async revokeApiKey(id: string, db: Db = this.pool): Promise<boolean> {
+    const { rowCount } = await db.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [id])
     return (rowCount ?? 0) > 0
   }
 

@@ -23,13 +23,18 @@ export type Action =
   | 'registry.write' // jurisdictions, units, devices
   | 'users.manage' // users and API keys
   | 'webhooks.manage'
+  | 'audit.read' // read the audit trail of one's subtree
+  | 'audit.verify' // check the audit trail's hash chain
+  | 'case.act' // open a case by hand, assign, verify, reject, close (enforcement)
+  | 'case.submit' // record a unit's rectification report on a case
 
 const ALLOWED: Record<Role, ReadonlySet<Action>> = {
-  admin: new Set(['read', 'alert.act', 'device.test', 'registry.write', 'users.manage', 'webhooks.manage']),
+  admin: new Set(['read', 'alert.act', 'device.test', 'registry.write', 'users.manage', 'webhooks.manage', 'audit.read', 'audit.verify', 'case.act', 'case.submit']),
   // Operators sit at the console: they handle alerts and may take a device into test mode for maintenance.
-  operator: new Set(['read', 'alert.act', 'device.test']),
+  // They may record a unit's rectification report on a case (units have no accounts of their own yet).
+  operator: new Set(['read', 'alert.act', 'device.test', 'case.submit']),
   // Inspectors follow up cases (enforcement); they read everything in their jurisdiction but do not handle alarms.
-  inspector: new Set(['read']),
+  inspector: new Set(['read', 'audit.read', 'case.act', 'case.submit']),
   viewer: new Set(['read'])
 }
 

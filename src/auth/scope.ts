@@ -12,8 +12,8 @@ import type { Principal } from './principal.js'
 export const notFound = (what: string, id: string) => new FirewatchError('FW_ERR_NOT_FOUND', `${what} ${id} does not exist`, { statusCode: 404 })
 
 /** Kinds of record a route can name in its `:id` path parameter (see `config.scope` of the API routes). */
-export type ScopedKind = 'jurisdiction' | 'unit' | 'device' | 'alert' | 'user' | 'apiKey'
-const LABEL: Record<ScopedKind, string> = { jurisdiction: 'jurisdiction', unit: 'unit', device: 'device', alert: 'alert', user: 'user', apiKey: 'API key' }
+export type ScopedKind = 'jurisdiction' | 'unit' | 'device' | 'alert' | 'user' | 'apiKey' | 'case'
+const LABEL: Record<ScopedKind, string> = { jurisdiction: 'jurisdiction', unit: 'unit', device: 'device', alert: 'alert', user: 'user', apiKey: 'API key', case: 'case' }
 
 export class ScopeGuard {
   /** unit id → jurisdiction ancestors, for the live channel's filter. Units never move, so entries stay valid. */
@@ -44,6 +44,15 @@ export class ScopeGuard {
     if (p.scope === null) return true
     if (!/^[0-9]{1,18}$/.test(id)) return false
     const { rows } = await this.pool.query<{ unit_id: string }>('SELECT unit_id FROM alerts WHERE id = $1', [id])
+    if (!rows[0]) return false
+    return this.unit(p, rows[0].unit_id)
+  }
+
+  /** A follow-up case, scoped through its unit. */
+  async case(p: Principal, id: string): Promise<boolean> {
+    if (p.scope === null) return true
+    if (!/^[0-9]{1,18}$/.test(id)) return false
+    const { rows } = await this.pool.query<{ unit_id: string }>('SELECT unit_id FROM cases WHERE id = $1', [id])
     if (!rows[0]) return false
     return this.unit(p, rows[0].unit_id)
   }

@@ -43,6 +43,8 @@ export interface Config {
   modbusPolling: boolean
   /** Folder of rule files. @defaultValue rules/ of the installation */
   rulesDir: string
+  /** The follow-up policy (cases, deadlines, credit rules). @defaultValue rules/followup/policy.yaml of the installation */
+  followupFile: string
   /** Whether this instance runs the rule engine: with several instances, exactly one should. @defaultValue true */
   ruleEngine: boolean
   /** A fire alert nobody acknowledged escalates after this long. @defaultValue 60000 */
@@ -187,6 +189,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     modbusReloadMs: ms(env, 'MODBUS_RELOAD_MS', 10_000, 100, 3_600_000),
     modbusPolling: flag(env, 'MODBUS_POLLING', true),
     rulesDir: env.RULES_DIR || path.join(projectRoot, 'rules'),
+    followupFile: env.FOLLOWUP_FILE || path.join(projectRoot, 'rules', 'followup', 'policy.yaml'),
     ruleEngine: flag(env, 'RULE_ENGINE', true),
     escalateAfterMs: ms(env, 'ESCALATE_AFTER_MS', 60_000, 100, 86_400_000),
     escalateRemindMs: ms(env, 'ESCALATE_REMIND_MS', 60_000, 100, 86_400_000),

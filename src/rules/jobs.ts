@@ -94,6 +94,11 @@ export class Jobs {
     await this.queues.timers.upsertJobScheduler('sweep', { every: this.cfg.sweepEveryMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } })
   }
 
+  /** A repeating job (a BullMQ job scheduler): one schedule however many instances ask for it, the name its id. */
+  async every(queue: QueueName, name: string, everyMs: number): Promise<void> {
+    await this.queues[queue].upsertJobScheduler(name, { every: everyMs }, { name, opts: { removeOnComplete: true, removeOnFail: 100 } })
+  }
+
   /** Add a delayed job; a job with the same id already waiting is left as it is. */
   async schedule(queue: QueueName, name: string, id: string, delayMs: number, data: Record<string, unknown>): Promise<void> {
     await this.queues[queue].add(name, data, { jobId: id, delay: Math.max(0, Math.round(delayMs)) })

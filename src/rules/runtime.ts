@@ -21,6 +21,9 @@ import { Jobs } from './jobs.js'
 import { RuleEngine } from './engine.js'
 import { RuleFollowUps } from './follow-ups.js'
 import type { RuleSet } from './rule-set.js'
+import type { AuditLog } from '../audit/audit-log.js'
+import { buildFollowUp, type FollowUp } from '../followup/index.js'
+import { loadFollowUpPolicy, type FollowUpPolicy } from '../followup/policy.js'
 
 /** Consumer group of the rule engine on the ingest log. */
 export const RULES_GROUP = 'rule-engine'
@@ -32,6 +35,8 @@ export interface RulesRuntime {
   notifier: Notifier
   risk: RiskService
   followUps: RuleFollowUps
+  /** Follow-up cases and credit records (src/followup/). */
+  followUp: FollowUp
   /** Null in a thread that does not run the engine (the API's). */
   engine: RuleEngine | null
   start(): Promise<void>
@@ -49,9 +54,13 @@ export function buildRulesRuntime(o: {
   ingestStream: string
   /** Run the rule engine and the BullMQ workers here (the engine thread), or only produce jobs (the API's thread). */
   runEngine: boolean
+  /** Where operators' steps on alerts are recorded (the API's thread); the engine's own steps are not audited. */
+  audit?: AuditLog
+  /** The follow-up policy, when already loaded (the app checks it at start); otherwise read from config.followupFile. */
+  followupPolicy?: FollowUpPolicy
 }): RulesRuntime {
   const { config, log, pool, redis, store, rules, profiles } = o
-  const alerts = new AlertService(new AlertRepository(pool), log.child({ component: 'alerts' }))
+  const alerts = new AlertService(new AlertRepository(pool, o.audit ?? null), log.child({ component: 'alerts' }))
   const risk = new RiskService({ pool, store, log: log.child({ component: 'risk' }) })
   const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs })
   // The MQTT copy is made by the broker's thread from the live channel (app.ts), whichever thread changed the alert.
@@ -63,6 +72,17 @@ export function buildRulesRuntime(o: {
   alerts.on('risk', risk.onAlertChange)
   const followUps = new RuleFollowUps(alerts, jobs, rules)
   followUps.attach(o.runEngine)
+  const followUp = buildFollowUp({
+    pool,
+    store,
+    jobs,
+    alerts,
+    risk,
+    policy: o.followupPolicy ?? loadFollowUpPolicy(config.followupFile),
+    log: log.child({ component: 'followup' }),
+    audit: null,
+    handleJobs: o.runEngine
+  })
 
   let engineRedis: Redis | null = null
   let eventRedis: Redis | null = null
@@ -96,9 +116,11 @@ export function buildRulesRuntime(o: {
     notifier,
     risk,
     followUps,
+    followUp,
     engine,
     async start() {
       await jobs.start(o.runEngine)
+      await followUp.start(o.runEngine)
       if (engine && engineRedis && eventRedis) {
         await engineRedis.connect()
         await eventRedis.connect()

@@ -102,10 +102,13 @@ function filters(page: Paging, conditions: [sql: string, value: string | null | 
   return { where: where.length ? `WHERE ${where.join(' AND ')}` : '', args }
 }
 
+/** The pool, or a client inside the caller's transaction (which then also records the action in the audit trail). */
+type Db = { query: Pool['query'] }
+
 export class RegistryRepository {
   constructor(private readonly pool: Pool) {}
 
-  async createJurisdiction(body: JurisdictionCreate): Promise<Jurisdiction> {
+  async createJurisdiction(body: JurisdictionCreate, db: Db = this.pool): Promise<Jurisdiction> {
     const id = body.id ?? randomUUID()
     const parentLevel = PARENT_LEVEL[body.level]
     let ancestors = [id]
@@ -129,7 +132,7 @@ export class RegistryRepository {
       ancestors = [...parent.path, id]
     }
     try {
-      const { rows } = await this.pool.query(
+      const { rows } = await db.query(
         `INSERT INTO jurisdictions (id, parent_id, name, level, ancestors) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
         [id, body.parentId ?? null, body.name, body.level, ancestors]
       )
@@ -160,9 +163,9 @@ export class RegistryRepository {
     return { items: rows.map(toJurisdiction), total: Number(rows[0]?.total ?? 0) }
   }
 
-  async createUnit(body: UnitCreate): Promise<Unit> {
+  async createUnit(body: UnitCreate, db: Db = this.pool): Promise<Unit> {
     try {
-      const { rows } = await this.pool.query(
+      const { rows } = await db.query(
         `INSERT INTO units (id, jurisdiction_id, name, address, category, latitude, longitude, contact_name, contact_phone)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
         [
@@ -202,9 +205,9 @@ export class RegistryRepository {
     return { items: rows.map(toUnit), total: Number(rows[0]?.total ?? 0) }
   }
 
-  async createDevice(body: DeviceCreate & { profile: string; protocol: string }, secretHash: string | null): Promise<Device> {
+  async createDevice(body: DeviceCreate & { profile: string; protocol: string }, secretHash: string | null, db: Db = this.pool): Promise<Device> {
     try {
-      const { rows } = await this.pool.query(
+      const { rows } = await db.query(
         `INSERT INTO devices (id, unit_id, name, kind, protocol, profile, secret_hash,
                               modbus_host, modbus_port, modbus_unit_id, modbus_poll_interval_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
@@ -264,8 +267,8 @@ export class RegistryRepository {
   }
 
   /** Put a device in test mode until a time, or take it out with null. False when there is no such device. */
-  async setTestMode(deviceId: string, until: Date | null): Promise<boolean> {
-    const { rowCount } = await this.pool.query('UPDATE devices SET test_mode_until = $2 WHERE id = $1', [deviceId, until])
+  async setTestMode(deviceId: string, until: Date | null, db: Db = this.pool): Promise<boolean> {
+    const { rowCount } = await db.query('UPDATE devices SET test_mode_until = $2 WHERE id = $1', [deviceId, until])
     return (rowCount ?? 0) > 0
   }
 

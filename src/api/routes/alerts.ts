@@ -8,12 +8,16 @@ import { Type } from '@sinclair/typebox'
 import type { AlertService } from '../../alerts/alert-service.js'
 import type { RegistryRepository } from '../../store/registry-repository.js'
 import { FirewatchError } from '../../errors.js'
+import type { AuditLog } from '../../audit/audit-log.js'
+import { jurisdictionOf } from '../../audit/jurisdiction-of.js'
 import { ErrorReply, IdParams, List } from '../../../schemas/api.js'
 import { AckBody, Alert, AlertsQuery, AlertWithHistory, IsolationBody, ResolveBody, TestModeBody } from '../../../schemas/alerts.js'
 
 export interface AlertDeps {
   alerts: AlertService
   registry: RegistryRepository
+  /** Test mode changes are recorded here (alert steps by the alert repository, in the alert's transaction). */
+  audit: AuditLog
   /** Told after a device's test mode changed, so the rule engine applies it to the next message. */
   onTestModeChanged?: () => Promise<void>
 }
@@ -39,7 +43,7 @@ const notFound = (what: string, id: string) =>
   new FirewatchError('FW_ERR_NOT_FOUND', `${what} ${id} does not exist`, { statusCode: 404 })
 
 export const alertRoutes =
-  ({ alerts, registry, onTestModeChanged }: AlertDeps): FastifyPluginAsyncTypebox =>
+  ({ alerts, registry, audit, onTestModeChanged }: AlertDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get(
       '/alerts',
@@ -63,6 +67,24 @@ export const alertRoutes =
         return { ...alert, transitions: await alerts.transitions(alert.id) }
       }
     )
+
+    /** Set or end test mode and record it in one transaction; false for a device that does not exist. */
+    const setTestMode = (req: FastifyRequest, deviceId: string, until: Date | null) =>
+      audit.transaction(async (c) => {
+        if (!(await registry.setTestMode(deviceId, until, c))) return false
+        await audit.record(
+          {
+            actor: req.principal.name,
+            action: until ? 'device.test_mode_started' : 'device.test_mode_ended',
+            subjectKind: 'device',
+            subjectId: deviceId,
+            jurisdictionId: await jurisdictionOf(c, 'device', deviceId),
+            detail: { until: until?.toISOString() ?? null }
+          },
+          c
+        )
+        return true
+      })
 
     // Acknowledge and confirm take an optional comment: a request without a body is an empty one.
     const emptyBody = async (req: FastifyRequest) => {
@@ -151,7 +173,7 @@ export const alertRoutes =
       },
       async (req) => {
         const until = new Date(Date.now() + req.body.minutes * 60_000)
-        if (!(await registry.setTestMode(req.params.id, until))) throw notFound('device', req.params.id)
+        if (!(await setTestMode(req, req.params.id, until))) throw notFound('device', req.params.id)
         await onTestModeChanged?.()
         req.log.info({ deviceId: req.params.id, until, by: req.principal.name }, 'device test mode set')
         return { deviceId: req.params.id, testModeUntil: until.toISOString() }
@@ -170,7 +192,7 @@ export const alertRoutes =
         }
       },
       async (req) => {
-        if (!(await registry.setTestMode(req.params.id, null))) throw notFound('device', req.params.id)
+        if (!(await setTestMode(req, req.params.id, null))) throw notFound('device', req.params.id)
         await onTestModeChanged?.()
         req.log.info({ deviceId: req.params.id, by: req.principal.name }, 'device test mode cleared')
         return { deviceId: req.params.id, testModeUntil: null }

@@ -14,6 +14,7 @@ import type { AuthService } from '../../auth/auth-service.js'
 import { mayGrant, type Principal, type Role } from '../../auth/principal.js'
 import { notFound, type ScopeGuard } from '../../auth/scope.js'
 import { FirewatchError } from '../../errors.js'
+import type { AuditLog } from '../../audit/audit-log.js'
 
 export interface AuthDeps {
   auth: AuthService
@@ -21,6 +22,8 @@ export interface AuthDeps {
   /** Shared by every instance: login attempts are counted across them. */
   redis: Redis
   redisPrefix: string
+  /** Users and API keys created, changed, revoked are recorded here, in the change's transaction. */
+  audit: AuditLog
   /** Login attempts allowed per client address and username per minute. @defaultValue 10 */
   loginAttemptsPerMinute?: number
 }
@@ -43,8 +46,16 @@ async function checkGrant(guard: ScopeGuard, p: Principal, role: Role, jurisdict
   }
 }
 
+/** What a user entry records: who the account is and what it may do (never a password or its hash). */
+const userDetail = (u: { username: string; displayName: string; role: string; jurisdictionId: string | null }) => ({
+  username: u.username,
+  displayName: u.displayName,
+  role: u.role,
+  jurisdictionId: u.jurisdictionId
+})
+
 export const authRoutes =
-  ({ auth, guard, redis, redisPrefix, loginAttemptsPerMinute }: AuthDeps): FastifyPluginAsyncTypebox =>
+  ({ auth, guard, redis, redisPrefix, audit, loginAttemptsPerMinute }: AuthDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     await app.register(rateLimit, {
       global: false,
@@ -69,7 +80,11 @@ export const authRoutes =
       },
       async (req, reply) => {
         if (await auth.hasAdmin()) throw new FirewatchError('FW_ERR_CONFLICT', 'an administrator exists; log in as one to create users', { statusCode: 409 })
-        const user = await auth.createUser({ ...req.body, role: 'admin', jurisdictionId: null }, 'bootstrap')
+        const user = await audit.transaction(async (c) => {
+          const u = await auth.createUser({ ...req.body, role: 'admin', jurisdictionId: null }, 'bootstrap', c)
+          await audit.record({ actor: 'bootstrap', action: 'user.created', subjectKind: 'user', subjectId: u.id, jurisdictionId: null, detail: userDetail(u) }, c)
+          return u
+        })
         req.log.warn({ userId: user.id, username: user.username }, 'first administrator created with the bootstrap token')
         return reply.status(201).send(user)
       }
@@ -130,7 +145,11 @@ export const authRoutes =
         throw new FirewatchError('FW_ERR_VALIDATION', `username ${req.body.username} is reserved`, { statusCode: 400, field: 'username' })
       }
       await checkGrant(guard, req.principal, req.body.role, req.body.jurisdictionId)
-      const user = await auth.createUser(req.body, req.principal.name)
+      const user = await audit.transaction(async (c) => {
+        const u = await auth.createUser(req.body, req.principal.name, c)
+        await audit.record({ actor: req.principal.name, action: 'user.created', subjectKind: 'user', subjectId: u.id, jurisdictionId: u.jurisdictionId, detail: userDetail(u) }, c)
+        return u
+      })
       req.log.info({ userId: user.id, username: user.username, role: user.role, jurisdictionId: user.jurisdictionId }, 'user created')
       return reply.status(201).send(user)
     })
@@ -155,8 +174,17 @@ export const authRoutes =
         if (user.id === req.principal.id && (req.body.disabled || (req.body.role && req.body.role !== 'admin'))) {
           throw new FirewatchError('FW_ERR_CONFLICT', 'an administrator cannot disable or demote themselves', { statusCode: 409 })
         }
-        const updated = await auth.updateUser(user.id, req.body)
-        req.log.info({ userId: user.id, changed: Object.keys(req.body).filter((k) => k !== 'password').concat(req.body.password ? ['password'] : []) }, 'user changed')
+        const changed = Object.keys(req.body).filter((k) => k !== 'password').concat(req.body.password ? ['password'] : [])
+        const updated = await audit.transaction(async (c) => {
+          const u = await auth.updateUser(user.id, req.body, c)
+          if (u && changed.length > 0) {
+            // What changed, never the password itself.
+            const detail = { changed, ...Object.fromEntries(Object.entries(req.body).filter(([k]) => k !== 'password')) }
+            await audit.record({ actor: req.principal.name, action: 'user.changed', subjectKind: 'user', subjectId: u.id, jurisdictionId: u.jurisdictionId, detail }, c)
+          }
+          return u
+        })
+        req.log.info({ userId: user.id, changed }, 'user changed')
         return updated!
       }
     )
@@ -167,7 +195,12 @@ export const authRoutes =
       { config: { action: 'users.manage' }, schema: { tags, body: ApiKeyCreate, response: { 201: ApiKeyCreated, ...errors } } },
       async (req, reply) => {
         await checkGrant(guard, req.principal, req.body.role, req.body.jurisdictionId)
-        const created = await auth.createApiKey(req.body, req.principal.name)
+        const created = await audit.transaction(async (c) => {
+          const k = await auth.createApiKey(req.body, req.principal.name, c)
+          const { id, name, role, jurisdictionId } = k.apiKey
+          await audit.record({ actor: req.principal.name, action: 'api_key.created', subjectKind: 'api_key', subjectId: id, jurisdictionId, detail: { name, role } }, c)
+          return k
+        })
         req.log.info({ apiKeyId: created.apiKey.id, role: created.apiKey.role, jurisdictionId: created.apiKey.jurisdictionId }, 'API key created')
         return reply.status(201).send(created)
       }
@@ -182,7 +215,12 @@ export const authRoutes =
         const key = await auth.getApiKey(req.params.id)
         const p = req.principal
         if (!key || (p.scope !== null && (key.jurisdictionId === null || !(await guard.jurisdiction(p, key.jurisdictionId))))) throw notFound('API key', req.params.id)
-        await auth.revokeApiKey(key.id)
+        await audit.transaction(async (c) => {
+          // Revoking a revoked key changes nothing and is not recorded again.
+          if (!(await auth.revokeApiKey(key.id, c))) return
+          const detail = { name: key.name, role: key.role }
+          await audit.record({ actor: p.name, action: 'api_key.revoked', subjectKind: 'api_key', subjectId: key.id, jurisdictionId: key.jurisdictionId, detail }, c)
+        })
         req.log.info({ apiKeyId: key.id }, 'API key revoked')
         return reply.status(204).send(null)
       }

@@ -20,11 +20,15 @@ import type { ScopeGuard } from '../../auth/scope.js'
 import type { ProfileMap } from '../../ingest/profiles.js'
 import { generateSecret, hashSecret } from '../../broker/secrets.js'
 import { FirewatchError } from '../../errors.js'
+import type { AuditLog } from '../../audit/audit-log.js'
+import { jurisdictionOf } from '../../audit/jurisdiction-of.js'
 
 export interface RegistryDeps {
   registry: RegistryRepository
   guard: ScopeGuard
   profiles: ProfileMap
+  /** Every creation is recorded here, in the creation's transaction. */
+  audit: AuditLog
   /** Told after a device is created, so pollers pick it up at once. */
   onDevicesChanged?: () => void
 }
@@ -37,7 +41,7 @@ const missingRef = (field: string) => new FirewatchError('FW_ERR_VALIDATION', `$
 const WRITE = { action: 'registry.write' } as const
 
 export const registryRoutes =
-  ({ registry, guard, profiles, onDevicesChanged }: RegistryDeps): FastifyPluginAsyncTypebox =>
+  ({ registry, guard, profiles, audit, onDevicesChanged }: RegistryDeps): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.post(
       '/jurisdictions',
@@ -62,7 +66,13 @@ export const registryRoutes =
             throw missingRef('parentId')
           }
         }
-        return reply.status(201).send(await registry.createJurisdiction(req.body))
+        const created = await audit.transaction(async (c) => {
+          const j = await registry.createJurisdiction(req.body, c)
+          const detail = { name: j.name, level: j.level, parentId: j.parentId }
+          await audit.record({ actor: p.name, action: 'jurisdiction.created', subjectKind: 'jurisdiction', subjectId: j.id, jurisdictionId: j.id, detail }, c)
+          return j
+        })
+        return reply.status(201).send(created)
       }
     )
     app.get(
@@ -91,7 +101,13 @@ export const registryRoutes =
       },
       async (req, reply) => {
         if (!(await guard.jurisdiction(req.principal, req.body.jurisdictionId))) throw missingRef('jurisdictionId')
-        return reply.status(201).send(await registry.createUnit(req.body))
+        const created = await audit.transaction(async (c) => {
+          const u = await registry.createUnit(req.body, c)
+          const detail = { name: u.name, category: u.category, address: u.address }
+          await audit.record({ actor: req.principal.name, action: 'unit.created', subjectKind: 'unit', subjectId: u.id, jurisdictionId: u.jurisdictionId, detail }, c)
+          return u
+        })
+        return reply.status(201).send(created)
       }
     )
     app.get(
@@ -148,7 +164,15 @@ export const registryRoutes =
           throw new FirewatchError('FW_ERR_VALIDATION', `profile ${profileName} has no modbus register map`, { statusCode: 400, field: 'profile' })
         }
         const secret = protocol === 'mqtt' ? generateSecret() : null
-        const device = await registry.createDevice({ ...body, profile: profileName, protocol }, secret ? await hashSecret(secret) : null)
+        const secretHash = secret ? await hashSecret(secret) : null
+        const device = await audit.transaction(async (c) => {
+          const d = await registry.createDevice({ ...body, profile: profileName, protocol }, secretHash, c)
+          // Never the secret, nor its hash.
+          const detail = { unitId: d.unitId, kind: d.kind, protocol: d.protocol, profile: d.profile }
+          const jurisdictionId = await jurisdictionOf(c, 'unit', d.unitId)
+          await audit.record({ actor: req.principal.name, action: 'device.created', subjectKind: 'device', subjectId: d.id, jurisdictionId, detail }, c)
+          return d
+        })
         req.log.info({ deviceId: device.id, unitId: device.unitId, kind: device.kind }, 'device provisioned')
         if (protocol === 'modbus') onDevicesChanged?.()
         return reply.status(201).send({ ...device, secret })
