@@ -116,6 +116,7 @@ describe('the web console', () => {
     expect(redirect.headers.get('location')).toBe('/console/')
     expect((await fetch(`${base}/console/vendor/uplot/uPlot.esm.js`)).status).toBe(200)
     expect((await fetch(`${base}/console/vendor/uplot/package.json`)).status).toBe(404)
+    expect((await fetch(`${base}/console`, { redirect: 'manual' })).headers.get('location')).toBe('/console/')
   })
 
   it('shows a fire alarm within 1 s of the publish acknowledgement; ack and resolve as false alarm are recorded with the operator', async () => {
@@ -156,6 +157,18 @@ describe('the web console', () => {
       ['acknowledged', OPERATOR.username],
       ['resolved', OPERATOR.username]
     ])
+  })
+
+  it('confirms a fire as real and resolves it so, recorded with the operator', async () => {
+    const fire = (await t.app.alerts.raise({ unitId: UNITS[0].id, deviceId: '', point: '', ruleId: 'console-real', class: 'fire', troubleType: null, severity: 'critical', title: 'real', detail: {}, at: new Date() })).alert
+    const row = `tr.alert[data-alert-id="${fire.id}"]`
+    await page.locator(`${row} button.confirm`).click()
+    await page.locator(`${row}[data-confirmed=yes]`).waitFor()
+    await page.locator(`${row} button.resolve`).click()
+    await page.click('tr.resolve-row button[data-disposition=real_fire]')
+    await page.locator(row).waitFor({ state: 'detached' })
+    const alert = await root<Alert & { transitions: AlertTransition[] }>('GET', `/api/v1/alerts/${fire.id}`)
+    expect(alert).toMatchObject({ status: 'resolved', disposition: 'real_fire', confirmedBy: OPERATOR.username, resolvedBy: OPERATOR.username })
   })
 
   it('ranks units by risk, shows a unit with its devices and a device with its readings chart', async () => {

@@ -34,6 +34,8 @@ function actions(a) {
     'div',
     { class: 'actions' },
     a.status === 'open' && h('button', { class: 'btn ack', type: 'button', onclick: () => act(a, 'ack', {}) }, t('ack')),
+    // A fire confirmed as real (GB 50440) is what goes on to the fire brigade; it stays open until disposed of.
+    a.class === 'fire' && !a.confirmedAt && h('button', { class: 'btn confirm', type: 'button', onclick: () => act(a, 'confirm', {}) }, t('confirmFire')),
     h('button', { class: 'btn resolve', type: 'button', onclick: () => { resolving = resolving === a.id ? null : a.id; draft = ''; focusComment = true; render() } }, t('resolve'))
   )
 }
@@ -60,13 +62,19 @@ function row(a) {
   const text = typeof a.detail?.text === 'string' ? a.detail.text : ''
   return h(
     'tr',
-    { class: `alert cls-${a.class} st-${a.status}`, dataset: { alertId: a.id, class: a.class, status: a.status } },
+    { class: `alert cls-${a.class} st-${a.status}`, dataset: { alertId: a.id, class: a.class, status: a.status, confirmed: a.confirmedAt ? 'yes' : 'no' } },
     h('td', { class: 'time' }, formatTime(a.firstSeen)),
     h('td', {}, h('span', { class: `badge cls-${a.class}` }, t(a.class)), ' ', h('span', { class: `sev sev-${a.severity}` }, t(a.severity))),
     h('td', {}, link(['units', a.unitId], unitName(a.unitId))),
     h('td', {}, a.deviceId ? link(['devices', a.deviceId], a.deviceId) : '—', a.point ? h('div', { class: 'muted' }, a.point) : null),
     h('td', { class: 'title' }, alertTitle(a), text ? h('div', { class: 'muted' }, text) : null, a.count > 1 ? h('span', { class: 'count' }, `×${a.count}`) : null),
-    h('td', {}, t(a.status), a.acknowledgedBy ? h('div', { class: 'muted' }, t('acknowledgedBy') + a.acknowledgedBy) : null),
+    h(
+      'td',
+      {},
+      t(a.status),
+      a.acknowledgedBy ? h('div', { class: 'muted' }, t('acknowledgedBy') + a.acknowledgedBy) : null,
+      a.confirmedBy ? h('div', { class: 'confirmed' }, t('confirmedBy') + a.confirmedBy) : null
+    ),
     h('td', {}, actions(a))
   )
 }
