@@ -25,7 +25,7 @@ export const CONSOLE_DIR = path.join(projectRoot, 'console')
 const UPLOT_DIR = path.join(path.dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist')
 
 export const consoleRoutes: FastifyPluginAsync = async (app) => {
-  for (const path of ['/', '/console']) app.get(path, { schema: { hide: true } }, async (_req, reply) => reply.redirect('/console/'))
+  for (const url of ['/', '/console']) app.get(url, { schema: { hide: true } }, async (_req, reply) => reply.redirect('/console/'))
   await app.register(async (scope) => {
     scope.addHook('onSend', async (_req, reply) => {
       reply.header('content-security-policy', CSP)
