@@ -37,6 +37,7 @@ export function printGuide(p: {
   console.log(line)
   console.log(` ${bold('API')}          ${cyan(`${p.base}/api/v1`)}   (bearer: the API key below)`)
   console.log(` ${bold('OpenAPI')}      ${cyan(`${p.base}/docs`)}`)
+  console.log(` ${bold('console')}      ${cyan(`${p.base}/console/`)}   ${dim('(web console, 中文/English: log in with the user below)')}`)
   console.log(` ${bold('health')}       ${p.base}/healthz   ${p.base}/readyz`)
   console.log(` ${bold('log in')}       ${p.credentials.username} / ${p.credentials.password}   ${dim('(POST /api/v1/auth/login; the administrator of the whole city)')}`)
   console.log(` ${bold('API key')}      ${p.credentials.apiKey}`)

@@ -19,6 +19,8 @@ import { authRoutes, type AuthDeps } from './routes/auth.js'
 import { can, type Action, type Principal } from '../auth/principal.js'
 import { riskRoutes, type RiskDeps } from './routes/risk.js'
 import { liveRoutes, type LiveDeps } from './routes/live.js'
+import { riskRankingRoutes } from './routes/risk-ranking.js'
+import { consoleRoutes } from './routes/console.js'
 import { auditRoutes, type AuditDeps } from './routes/audit.js'
 import { inspectionRoutes, type InspectionDeps } from './routes/inspections.js'
 import { reportRoutes, type ReportDeps } from './routes/reports.js'
@@ -126,6 +128,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
 
   await app.register(healthRoutes(deps))
   await app.register(metricsRoutes(deps))
+  await app.register(consoleRoutes)
   // Every /api/v1 route is behind credentials: the hook belongs to the plugin holding the routes, so it guards them
   // whatever spelling of the URL reached them (a check on req.url could be dodged with /%61pi/…).
   const expected = digest(deps.adminToken)
@@ -160,6 +163,7 @@ export async function buildApi(deps: ApiDeps): Promise<Api> {
       await v1.register(telemetryRoutes(deps))
       await v1.register(alertRoutes(deps))
       await v1.register(riskRoutes(deps))
+      await v1.register(riskRankingRoutes(deps))
       await v1.register(liveRoutes(deps))
       await v1.register(auditRoutes(deps))
       await v1.register(caseRoutes(deps))

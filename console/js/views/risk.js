@@ -1,0 +1,34 @@
+// Units ranked by risk (GET /risk): score and level, open alerts, offline devices; each links to its unit page.
+import { h, link, mount } from '../dom.js'
+import { t, formatTime } from '../i18n.js'
+import { api } from '../api.js'
+
+export async function showRisk(el) {
+  mount(el, h('p', { class: 'muted' }, t('loading')))
+  const { items } = await api('GET', '/risk?limit=500')
+  mount(
+    el,
+    h(
+      'table',
+      { class: 'grid risk' },
+      h('thead', {}, h('tr', {}, ['level', 'score', 'unit', 'category', 'openAlerts', 'offlineDevices', 'devices'].map((k) => h('th', {}, t(k))))),
+      h(
+        'tbody',
+        {},
+        items.map((u) =>
+          h(
+            'tr',
+            { class: `lvl-${u.level ?? 'none'}`, dataset: { unitId: u.unitId } },
+            h('td', {}, u.level ? h('span', { class: `level level-${u.level}` }, t(u.level)) : t('notScored')),
+            h('td', { class: 'num', title: u.computedAt ? formatTime(u.computedAt) : '' }, u.score ?? '—'),
+            h('td', {}, link(['units', u.unitId], u.name), h('div', { class: 'muted' }, u.address)),
+            h('td', {}, t(u.category)),
+            h('td', { class: u.openFireAlerts > 0 ? 'num hot' : 'num' }, u.openAlerts, u.openFireAlerts > 0 ? ` (${t('fire')} ${u.openFireAlerts})` : ''),
+            h('td', { class: u.offlineDevices > 0 ? 'num warn' : 'num' }, u.offlineDevices),
+            h('td', { class: 'num' }, u.devices)
+          )
+        )
+      )
+    )
+  )
+}
