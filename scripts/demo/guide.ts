@@ -1,7 +1,7 @@
 /** What the demo prints once everything runs: where to look, what is worth watching, what to try. */
 import { CITY, DISTRICTS, INTERESTING, STREETS, UNITS } from '../demo-city.js'
 import { MODBUS_DEVICES, MODBUS_GATEWAYS, modbusLeak } from '../demo-modbus.js'
-import { DEMO } from './clean-state.js'
+import { DATABASE_URL, DEMO } from './clean-state.js'
 import { bold, cyan, dim, green } from './output.js'
 import type { Provisioned } from './provision.js'
 import type { RunFolder } from './run-folder.js'
@@ -78,6 +78,13 @@ export function printGuide(p: {
   console.log(`   curl -s ${auth} "$FW/api/v1/units/hb-ktv/risk"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/units?jurisdictionId=hz-sc-hubin"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/devices?unitId=hb-ktv"`)
+  console.log(`\n ${bold('Supervision')} ${dim('(cases, credit, inspection draws, reports, audit: docs/FOLLOWUP.md, docs/INSPECTIONS.md, docs/AUDIT.md)')}`)
+  console.log(`   curl -s ${auth} -X POST "$FW/api/v1/cases" -H 'content-type: application/json' -d '{"unitId":"hb-ktv","severity":"major","title":"Blocked fire exit"}'`)
+  console.log(`   curl -s ${auth} "$FW/api/v1/cases?status=open"   ${dim('# also opened by the policy file (rules/followup/policy.yaml)')}`)
+  console.log(`   curl -s ${auth} "$FW/api/v1/credit?dishonest=true"`)
+  console.log(`   curl -s ${auth} -X POST "$FW/api/v1/inspections/draws" -H 'content-type: application/json' -d '{"jurisdictionId":"hz","targets":3}'`)
+  console.log(`   curl -s ${auth} "$FW/api/v1/reports/summary?jurisdictionId=hz&format=csv"`)
+  console.log(`   DATABASE_URL=${DATABASE_URL} npm run audit:verify`)
   if (p.modbus) {
     const leakMb = modbusLeak()
     const quiet = MODBUS_DEVICES.find((d) => d.unitId === leakMb.unitId && d.scenario === 'normal') ?? MODBUS_DEVICES[0]!

@@ -1,4 +1,5 @@
-/** Provisioning the simulated city through the API: jurisdictions, units, MQTT devices, and the Modbus devices. */
+/** Provisioning the simulated city through the API: jurisdictions, units, inspectors, MQTT devices, and the Modbus devices. */
+import { randomBytes } from 'node:crypto'
 import { CITY, DISTRICTS, MANUAL_DEVICE, STREETS, UNITS, devicesOf, type DemoDevice } from '../demo-city.js'
 import { MODBUS_DEVICES, MODBUS_GATEWAYS } from '../demo-modbus.js'
 import type { Api } from './api.js'
@@ -50,6 +51,24 @@ export async function provision(api: Api): Promise<Provisioned> {
     await api.call('POST', '/api/v1/units', body)
     progress.tick()
   })
+
+  // Two inspectors per district, so follow-up cases are assigned and inspection draws have someone to send. They are
+  // accounts for the demo's data, not for logging in: their passwords are random and not printed.
+  progress = new Progress('', 'inspectors', DISTRICTS.length * 2)
+  for (const d of DISTRICTS) {
+    for (const n of [1, 2]) {
+      const district = d.name.split(' ')
+      const body = {
+        username: `${d.id}-inspector-${n}`,
+        displayName: `${district[0]}监督员${n} ${district.slice(1).join(' ')} inspector ${n}`,
+        password: randomBytes(18).toString('base64url'),
+        role: 'inspector',
+        jurisdictionId: d.id
+      }
+      await api.call('POST', '/api/v1/users', body)
+      progress.tick()
+    }
+  }
 
   const devices = UNITS.flatMap(devicesOf)
   progress = new Progress('', 'devices', devices.length + 1)
