@@ -4,7 +4,7 @@
  * its timers in BullMQ.
  */
 import type { Worker } from 'node:worker_threads'
-import { startWorker } from '../worker-entry.js'
+import { SupervisedThread } from '../supervised-thread.js'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import type { EngineStats } from './engine.js'
@@ -25,82 +25,43 @@ export type EngineWorkerMessage =
   | { type: 'failed'; message: string }
   | { type: 'reply'; id: number; ok: boolean; message?: string }
 
-const newWorker = (workerData: EngineWorkerData) => startWorker(import.meta.url, 'engine-worker', workerData)
-
 const ZERO: ThreadStats = { messages: 0, effects: 0, batches: 0, failures: 0, replaysSkipped: 0, deadLettered: 0, lastError: null, liveMessages: 0, notifications: 0,
   deliveries: { webhooks: { delivered: 0, failed: 0, deadLettered: 0 }, forward119: { delivered: 0, failed: 0, gaveUp: 0 } } }
 
-export class EngineThread {
+export class EngineThread extends SupervisedThread<EngineWorkerMessage> {
   /** The counters of the running thread (a restarted thread counts from zero). */
   readonly stats: ThreadStats = { ...ZERO }
-  private worker: Worker | null = null
-  private running = false
-  private stopping: Promise<void> | null = null
-  private restartTimer: NodeJS.Timeout | null = null
-  private restartDelayMs = 1000
   private nextId = 1
   private readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
 
-  constructor(
-    private readonly data: EngineWorkerData,
-    private readonly log: Logger
-  ) {}
-
-  get alive(): boolean {
-    return this.running
+  constructor(data: EngineWorkerData, log: Logger) {
+    super({ name: 'rule engine', callerUrl: import.meta.url, module: 'engine-worker', workerData: data, stopTimeoutMs: 15_000, log })
   }
 
-  start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const worker = newWorker(this.data)
-      this.worker = worker
-      let ready = false
-      worker.on('message', (m: EngineWorkerMessage) => {
-        if (m.type === 'stats') Object.assign(this.stats, m.stats)
-        else if (m.type === 'ready') {
-          ready = true
-          this.running = true
-          this.restartDelayMs = 1000
-          resolve()
-        } else if (m.type === 'failed' && !ready) reject(new Error(`rule engine failed to start: ${m.message}`))
-        else if (m.type === 'reply') {
-          const p = this.pending.get(m.id)
-          this.pending.delete(m.id)
-          if (m.ok) p?.resolve()
-          else p?.reject(new Error(m.message ?? 'rule engine request failed'))
-        }
-      })
-      worker.on('error', (err) => this.log.error({ err }, 'rule engine thread failed'))
-      worker.on('exit', (code) => {
-        this.running = false
-        if (this.worker === worker) this.worker = null
-        for (const p of this.pending.values()) p.reject(new Error('the rule engine thread exited'))
-        this.pending.clear()
-        if (!ready) reject(new Error(`rule engine thread exited with ${code} before it was ready`))
-        if (this.stopping || !ready) return
-        this.log.error({ code }, 'rule engine thread exited; starting it again')
-        this.scheduleRestart()
-      })
-    })
+  protected onMessage(m: EngineWorkerMessage): void {
+    if (m.type === 'stats') Object.assign(this.stats, m.stats)
+    else if (m.type === 'reply') {
+      const p = this.pending.get(m.id)
+      this.pending.delete(m.id)
+      if (m.ok) p?.resolve()
+      else p?.reject(new Error(m.message ?? 'rule engine request failed'))
+    }
   }
 
-  private scheduleRestart(): void {
-    const delay = this.restartDelayMs
-    this.restartDelayMs = Math.min(this.restartDelayMs * 2, 30_000)
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = null
-      if (this.stopping) return
-      this.start().catch((err) => {
-        this.log.error({ err, retryInMs: this.restartDelayMs }, 'rule engine thread did not restart')
-        if (!this.stopping) this.scheduleRestart()
-      })
-    }, delay)
-    this.restartTimer.unref()
+  protected override onExit(): void {
+    for (const p of this.pending.values()) p.reject(new Error('the rule engine thread exited'))
+    this.pending.clear()
+  }
+
+  /** Every device finishes what it is doing and the thread's connections close; then the thread ends. */
+  protected async askToStop(worker: Worker): Promise<void> {
+    await this.request({ op: 'stop' }).catch(() => undefined)
+    await worker.terminate()
   }
 
   private request(req: Omit<EngineRequest, 'id'>): Promise<void> {
-    const worker = this.worker
-    if (!worker || !this.running) return Promise.reject(new Error('the rule engine thread is not running'))
+    const worker = this.current
+    if (!worker) return Promise.reject(new Error('the rule engine thread is not running'))
     const id = this.nextId++
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
@@ -116,23 +77,5 @@ export class EngineThread {
   /** Re-read device test modes; resolves once the engine applies them. */
   refreshTestModes(): Promise<void> {
     return this.request({ op: 'refreshTestModes' })
-  }
-
-  /** Lets every device finish what it is doing, closes the thread's connections and ends it. Safe to call twice. */
-  stop(): Promise<void> {
-    this.stopping ??= this.halt()
-    return this.stopping
-  }
-
-  private async halt(): Promise<void> {
-    if (this.restartTimer) clearTimeout(this.restartTimer)
-    const worker = this.worker
-    if (!worker) return
-    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
-    const timeout = setTimeout(() => void worker.terminate(), 15_000)
-    await this.request({ op: 'stop' }).catch(() => undefined)
-    await worker.terminate()
-    await exited
-    clearTimeout(timeout)
   }
 }
