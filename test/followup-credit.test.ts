@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rmSync } from 'node:fs'
+import pg, { type PoolClient } from 'pg'
 import path from 'node:path'
 import { startTestApp, type TestApp } from './helpers/env.js'
 import { createPlace, createUnitIn, createUser, policyDoc, writePolicy, type Place } from './helpers/followup.js'
@@ -57,6 +58,40 @@ describe('entries', () => {
     expect(listed.body.items.find((s) => s.unitId === unitId)).toMatchObject({ dishonest: true, points: 10 })
     // The shared reader every other module uses agrees.
     expect((await creditStanding(t.app.followUp.cases.repo.pool, [unitId])).get(unitId)).toEqual({ dishonest: true, activeEntries: 1, points: 10 })
+  })
+
+  it('a credit step waiting for a row does not hold the audit trail: no deadlock with an action that locked the unit first', async () => {
+    const unitId = await createUnitIn(t.api, place.district)
+    const k = await open(unitId, 'major', 1000)
+    await sleep(1100)
+    // Another action (a registry change of the unit) locks the unit's row, then records its entry last, as audit-log.ts
+    // asks. The overdue step's credit entry needs a key-share lock on that row: it must wait without holding the trail.
+    const other = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${t.names.database}` })
+    await other.connect()
+    try {
+      await other.query('BEGIN')
+      await other.query('SELECT 1 FROM units WHERE id = $1 FOR UPDATE', [unitId])
+      const overdue = t.app.followUp.cases.markOverdue(k.id)
+      const blocked = async () =>
+        (await other.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`
+        )).rows[0]!.n > 0
+      for (let i = 0; i < 100 && !(await blocked()); i++) await sleep(50)
+      expect(await blocked()).toBe(true)
+      await t.app.audit.record({ actor: 'test', action: 'unit.changed', subjectKind: 'unit', subjectId: unitId, jurisdictionId: place.district }, other as unknown as PoolClient)
+      await other.query('COMMIT')
+      expect(await overdue).toMatchObject({ id: k.id, status: 'overdue' })
+    } finally {
+      await other.end()
+    }
+    // The case step's entry comes before its credit entry, both after the other action's.
+    const { rows } = await t.app.followUp.cases.repo.pool.query<{ action: string }>(
+      `SELECT action FROM audit_log WHERE seq >= (SELECT max(seq) FROM audit_log WHERE action = 'unit.changed' AND subject_id = $1) ORDER BY seq`,
+      [unitId]
+    )
+    expect(rows.map((r) => r.action)).toEqual(['unit.changed', 'case.overdue', 'credit.entry_added'])
+    expect((await credit(unitId)).entries).toMatchObject([{ kind: 'overdue_major', caseId: k.id }])
+    expect((await t.app.audit.verify()).ok).toBe(true)
   })
 
   it('an overdue general case adds nothing', async () => {

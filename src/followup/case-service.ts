@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js'
 import { FirewatchError } from '../errors.js'
 import { jobId, type Jobs } from '../rules/jobs.js'
 import type { Attachment, Case, CaseStatus, Evidence } from '../../schemas/cases.js'
-import { caseNotFound, toCase, type CaseRepository } from './case-repository.js'
+import { caseNotFound, toCase, type CaseRepository, type Recording } from './case-repository.js'
 import type { CreditService } from './credit-service.js'
 import type { EvidenceCollector } from './evidence.js'
 import type { CaseSeverity, FollowUpPolicy } from './policy.js'
@@ -87,10 +87,11 @@ export class CaseService {
         const { rows: assigned } = await c.query("UPDATE cases SET status = 'assigned', assignee = $2, assigned_at = now(), updated_at = now() WHERE id = $1 RETURNING *", [k.id, inspector.rows[0].id])
         k = toCase(assigned[0] as Record<string, unknown>)
       }
+      const repeated = await this.credit.onCaseOpened(c, k)
       await this.repo.record(c, opened, null, { action: 'opened', actor: input.actor, comment: input.comment, attachments: input.attachments, data: { policy: input.policy, severity: input.severity, deadline: k.deadline } })
       for (const alertId of linked) await this.repo.record(c, opened, opened.status, { action: 'alert_linked', actor: input.actor, data: { alertId } })
       if (k.assignee) await this.repo.record(c, k, 'open', { action: 'assigned', actor: 'system', data: { assignee: k.assignee, by: 'nearest inspector with the fewest open cases' } })
-      await this.credit.onCaseOpened(c, k)
+      await repeated?.record()
       return { case: k, created: true }
     })
     if (result.created) await this.scheduleOverdue(result.case)
@@ -125,9 +126,10 @@ export class CaseService {
     return changed ? k : null
   }
 
-  private async overdueCredit(k: Case, c: pg.PoolClient): Promise<void> {
-    if (k.severity !== 'major') return
-    await this.credit.add(c, k, 'overdue_major', `major hazard not rectified by ${k.deadline} (case ${k.id}: ${k.title})`, 'system')
+  private async overdueCredit(k: Case, c: pg.PoolClient): Promise<Recording[]> {
+    if (k.severity !== 'major') return []
+    const added = await this.credit.add(c, k, 'overdue_major', `major hazard not rectified by ${k.deadline} (case ${k.id}: ${k.title})`, 'system')
+    return added ? [added.record] : []
   }
 
   async assign(caseId: string, assignee: string, s: StepInput): Promise<Case> {
@@ -178,8 +180,9 @@ export class CaseService {
           return { status, set: late && !cur.overdueAt ? { overdue_at: new Date(now) } : {}, action: 'rejected', ...s, data: { late } }
         },
         async (next, c) => {
-          await this.credit.add(c, next, 'refused_rectification', `rectification refused by ${s.actor} (case ${next.id}: ${next.title})`, s.actor)
-          if (next.status === 'overdue') await this.overdueCredit(next, c)
+          const refused = await this.credit.add(c, next, 'refused_rectification', `rectification refused by ${s.actor} (case ${next.id}: ${next.title})`, s.actor)
+          const overdue = next.status === 'overdue' ? await this.overdueCredit(next, c) : []
+          return [...(refused ? [refused.record] : []), ...overdue]
         }
       )
     ).case

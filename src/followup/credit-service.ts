@@ -15,6 +15,12 @@ const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null)
 const DAY_S = 86400
 const span = (s: number) => (s % DAY_S === 0 ? `${s / DAY_S} d` : `${s} s`)
 
+/** An entry just added, and the recording of its audit entry, which the caller runs last in its transaction. */
+export interface AddedEntry {
+  entry: CreditEntry
+  record: () => Promise<void>
+}
+
 function toEntry(r: Row): CreditEntry {
   return {
     id: String(r.id),
@@ -41,8 +47,11 @@ export class CreditService {
     await this.pool.query('UPDATE credit_policy SET dishonest_points = $1, updated_at = now() WHERE dishonest_points <> $1', [this.policy.credit.dishonestPoints])
   }
 
-  /** Add an entry inside the caller's transaction; an overdue entry is added once per case. Returns it, or null. */
-  async add(c: pg.PoolClient, k: Pick<Case, 'id' | 'unitId'>, kind: CreditKind, reason: string, actor: string): Promise<CreditEntry | null> {
+  /**
+   * Add an entry inside the caller's transaction; an overdue entry is added once per case. Returns it with `record`,
+   * which writes its audit entry and must run after every row the transaction changes (see audit-log.ts), or null.
+   */
+  async add(c: pg.PoolClient, k: Pick<Case, 'id' | 'unitId'>, kind: CreditKind, reason: string, actor: string): Promise<AddedEntry | null> {
     const points = { overdue_major: this.policy.credit.points.overdueMajor, refused_rectification: this.policy.credit.points.refusedRectification, repeated_violations: this.policy.credit.points.repeatedViolations }[kind]
     const { rows } = await c.query(
       `INSERT INTO credit_entries (unit_id, kind, points, reason, case_id) VALUES ($1, $2, $3, $4, $5)
@@ -51,12 +60,11 @@ export class CreditService {
     )
     if (!rows[0]) return null
     const entry = toEntry(rows[0] as Row)
-    await this.audited(c, actor, 'credit.entry_added', entry, { kind, points, reason, caseId: k.id })
-    return entry
+    return { entry, record: () => this.audited(c, actor, 'credit.entry_added', entry, { kind, points, reason, caseId: k.id }) }
   }
 
   /** Repeated violations (inside the opening's transaction): a case opening makes `cases` within `withinS` → one entry per window. */
-  async onCaseOpened(c: pg.PoolClient, k: Case): Promise<CreditEntry | null> {
+  async onCaseOpened(c: pg.PoolClient, k: Case): Promise<AddedEntry | null> {
     const { cases, withinS } = this.policy.credit.repeatedViolations
     // The caller holds the unit's row lock (CaseService.open), so two cases opening together add one entry.
     const { rows } = await c.query<{ n: number; recent: number }>(
