@@ -168,6 +168,20 @@ describe('assignment', () => {
     expect(new Set([first.assignee, second.assignee])).toEqual(new Set([a.id, b.id]))
   })
 
+  it('never assigns an inspector with a conflict of interest recorded against the unit (回避), automatically or by hand', async () => {
+    const place = await createPlace(t.api)
+    const unitId = await createUnitIn(t.api, place.district)
+    const conflicted = await createUser(t.api, 'inspector', place.district)
+    const city = await createUser(t.api, 'inspector', place.city)
+    const c = await t.api('POST', `/api/v1/units/${unitId}/conflicts`, { userId: conflicted.id, reason: 'relative of the manager' })
+    expect(c.status).toBe(201)
+    // The conflicted inspector is the nearest with no open case: without the conflict the case would be theirs.
+    const k = (await open(unitId)).body
+    expect(k).toMatchObject({ status: 'assigned', assignee: city.id })
+    const refused = await t.api<{ code: string; field: string }>('POST', `/api/v1/cases/${k.id}/assign`, { assignee: conflicted.id })
+    expect(refused).toMatchObject({ status: 400, body: { code: 'FW_ERR_VALIDATION', field: 'assignee' } })
+  })
+
   it('leaves a case open when no inspector covers the unit; it is assigned by hand to one that does', async () => {
     const place = await createPlace(t.api)
     const unitId = await createUnitIn(t.api, place.district)

@@ -38,11 +38,15 @@ export interface StepInput {
 const stateError = (k: Case, step: string) =>
   new FirewatchError('FW_ERR_CASE_STATE', `case ${k.id} is ${k.status}: it cannot be ${step}`, { statusCode: 409 })
 
-/** Nearest jurisdiction first (deepest in the unit's path), then the fewest cases still to follow up. */
+/**
+ * Nearest jurisdiction first (deepest in the unit's path), then the fewest cases still to follow up. An inspector with
+ * a conflict of interest recorded against the unit (回避, src/inspections/conflict-repository.ts) never qualifies.
+ */
 const PICK_INSPECTOR = `
 SELECT us.id FROM users us
 CROSS JOIN (SELECT j.ancestors FROM units u JOIN jurisdictions j ON j.id = u.jurisdiction_id WHERE u.id = $1) p
 WHERE us.role = 'inspector' AND NOT us.disabled AND us.jurisdiction_id = ANY (p.ancestors) AND ($2::text IS NULL OR us.id = $2)
+  AND NOT EXISTS (SELECT 1 FROM unit_conflicts c WHERE c.unit_id = $1 AND c.user_id = us.id)
 ORDER BY array_position(p.ancestors, us.jurisdiction_id) DESC,
          (SELECT count(*) FROM cases k WHERE k.assignee = us.id AND k.status NOT IN ('verified', 'closed')),
          us.id
@@ -138,7 +142,7 @@ export class CaseService {
         if (['verified', 'closed'].includes(cur.status)) throw stateError(cur, 'assigned')
         const ok = await c.query(PICK_INSPECTOR, [cur.unitId, assignee])
         if (!ok.rows[0]) {
-          throw new FirewatchError('FW_ERR_VALIDATION', `user ${assignee} is not an active inspector of a jurisdiction covering unit ${cur.unitId}`, { statusCode: 400, field: 'assignee' })
+          throw new FirewatchError('FW_ERR_VALIDATION', `user ${assignee} is not an active inspector of a jurisdiction covering unit ${cur.unitId} without a conflict recorded against it`, { statusCode: 400, field: 'assignee' })
         }
         const status: CaseStatus = cur.status === 'open' ? 'assigned' : cur.status
         return { status, set: { assignee, assigned_at: new Date() }, action: 'assigned', ...s, data: { assignee, previous: cur.assignee } }
