@@ -94,6 +94,20 @@ describe('entries', () => {
     expect((await t.app.audit.verify()).ok).toBe(true)
   })
 
+  it('a rectification submitted after the deadline, before the overdue timer ran, still makes the case overdue first', async () => {
+    const unitId = await createUnitIn(t.api, place.district)
+    const k = await open(unitId, 'major', 1000)
+    await sleep(1100)
+    // No timer has run (a worker down or behind): the unit submits late, the inspector verifies at once.
+    expect((await step(k.id, 'submit', { comment: 'fixed, late' })).body).toMatchObject({ status: 'rectification_submitted', overdueAt: expect.any(String) })
+    expect((await step(k.id, 'verify')).body).toMatchObject({ status: 'verified' })
+    const d = await t.api<{ transitions: { action: string }[] }>('GET', `/api/v1/cases/${k.id}`)
+    expect(d.body.transitions.map((x) => x.action)).toEqual(['opened', 'assigned', 'overdue', 'submitted', 'verified'])
+    expect((await credit(unitId)).entries).toMatchObject([{ kind: 'overdue_major', points: 10, caseId: k.id }])
+    // The timer firing later changes nothing more.
+    expect(await t.app.followUp.cases.markOverdue(k.id)).toBeNull()
+  })
+
   it('an overdue general case adds nothing', async () => {
     const unitId = await createUnitIn(t.api, place.district)
     const k = await overdueCase(unitId, 'general')

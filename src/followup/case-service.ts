@@ -152,6 +152,9 @@ export class CaseService {
 
   async submit(caseId: string, s: StepInput): Promise<{ case: Case; evidence: Evidence[] }> {
     const cur = await this.mustGet(caseId)
+    // Past the deadline and not yet marked (its timer late, lost or not run yet): the case went overdue first, with its
+    // credit entry; a late rectification must not pass for one made in time, which the timer then leaves alone.
+    if (!cur.overdueAt && Date.parse(cur.deadline) <= Date.now()) await this.markOverdue(caseId)
     const evidence = await this.evidence.collect(caseId, cur.unitId)
     const { case: k } = await this.repo.change(caseId, async (now) => {
       if (!['open', 'assigned', 'overdue'].includes(now.status)) throw stateError(now, 'submitted')
