@@ -11,6 +11,7 @@ import { startTestApp, type TestApp } from './helpers/env.js'
 import { createPlace, createUnitIn, createUser, policyDoc, writePolicy, type Place } from './helpers/followup.js'
 import type { Case, CreditEntry, CreditStandingReply } from '../schemas/cases.js'
 import { creditStanding } from '../src/followup/credit.js'
+import { CreditService } from '../src/followup/credit-service.js'
 
 type UnitCredit = CreditStandingReply & { entries: CreditEntry[] }
 const DAY = 86_400_000
@@ -210,5 +211,21 @@ describe('repair', () => {
     const repaired = (await repair(newest + REPAIR + 1000)).filter((e) => e.unitId === unitId)
     expect(repaired.map((e) => e.caseId)).toEqual([first.id])
     expect((await credit(unitId)).entries.filter((e) => e.repairedAt === null).map((e) => e.caseId)).toEqual([second.id])
+  })
+})
+
+describe('threshold', () => {
+  it('a changed dishonest threshold in the policy file is applied at start and recorded in the audit trail', async () => {
+    const policy = t.app.followUp.cases.policy
+    const withThreshold = (dishonestPoints: number) => new CreditService(t.app.followUp.cases.repo.pool, { ...policy, credit: { ...policy.credit, dishonestPoints } }, t.app.audit)
+    await withThreshold(12).syncThreshold()
+    await withThreshold(12).syncThreshold() // unchanged: nothing more recorded
+    await withThreshold(10).syncThreshold()
+    const { items } = await t.app.audit.list({ action: 'credit.threshold_changed', limit: 10, offset: 0 })
+    expect(items.map((e) => [e.actor, e.jurisdictionId, e.detail])).toEqual([
+      ['system', null, { from: 12, to: 10 }],
+      ['system', null, { from: 10, to: 12 }]
+    ])
+    expect((await t.app.followUp.cases.repo.pool.query('SELECT dishonest_points FROM credit_policy')).rows[0]).toEqual({ dishonest_points: 10 })
   })
 })

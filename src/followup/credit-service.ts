@@ -42,9 +42,30 @@ export class CreditService {
     private readonly audit: AuditRecorder | null
   ) {}
 
-  /** Make the threshold of the policy file the one every reader of the standing applies. */
+  /**
+   * Make the threshold of the policy file the one every reader of the standing applies. A change lists or delists
+   * units as dishonest, so it is in the audit trail (`credit.threshold_changed`, system-wide) with the old and new value.
+   */
   async syncThreshold(): Promise<void> {
-    await this.pool.query('UPDATE credit_policy SET dishonest_points = $1, updated_at = now() WHERE dishonest_points <> $1', [this.policy.credit.dishonestPoints])
+    const to = this.policy.credit.dishonestPoints
+    const c = await this.pool.connect()
+    try {
+      await c.query('BEGIN')
+      const { rows } = await c.query<{ from: number }>(
+        `UPDATE credit_policy p SET dishonest_points = $1, updated_at = now() FROM (SELECT dishonest_points FROM credit_policy FOR UPDATE) old
+         WHERE p.dishonest_points <> $1 RETURNING old.dishonest_points AS from`,
+        [to]
+      )
+      if (rows[0] && this.audit) {
+        await this.audit.record({ actor: 'system', action: 'credit.threshold_changed', subjectKind: 'credit_policy', subjectId: 'dishonest_points', jurisdictionId: null, detail: { from: rows[0].from, to } }, c)
+      }
+      await c.query('COMMIT')
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined)
+      throw err
+    } finally {
+      c.release()
+    }
   }
 
   /**
