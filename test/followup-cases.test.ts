@@ -83,6 +83,19 @@ describe('cases opened by an alert left open', () => {
     expect(d.transitions.map((s) => s.action)).toEqual(['opened', 'alert_linked', 'assigned', 'alert_linked'])
   })
 
+  it('a timer firing again after its case was closed opens no second case for the same alert', async () => {
+    const place = await createPlace(t.api)
+    const unitId = await createUnitIn(t.api, place.district)
+    await createUser(t.api, 'inspector', place.district)
+    const a = await raise(unitId)
+    await fire(a.id)
+    const [k] = await casesOf(unitId)
+    // The inspector verifies on site (evidence not all ok is allowed) and closes; the alert is still unresolved.
+    for (const s of ['submit', 'verify', 'close']) expect((await t.api('POST', `/api/v1/cases/${k!.id}/${s}`, {})).status).toBe(200)
+    await fire(a.id) // a retry of the same timer
+    expect((await casesOf(unitId)).map((c) => [c.id, c.status])).toEqual([[k!.id, 'closed']])
+  })
+
   it('does nothing when the alert was resolved before the timer, or the unit is not high-risk', async () => {
     const place = await createPlace(t.api)
     const unitId = await createUnitIn(t.api, place.district)
