@@ -4,9 +4,10 @@
  * replay, publication and the public list.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import pg from 'pg'
+import pg, { type PoolClient } from 'pg'
 import { apiWithToken, loginAt, startTestApp, type ApiCall, type TestApp } from './helpers/env.js'
 import type { Draw, PublicDraw, DrawReplay } from '../schemas/inspections.js'
+import { AUDIT_LOCK } from '../src/audit/audit-log.js'
 
 let t: TestApp
 let db: pg.Client
@@ -209,5 +210,33 @@ describe('inspection draws', () => {
       field: 'jurisdictionId',
       message: 'jurisdiction district-empty has no units to draw from'
     })
+  })
+
+  it('a draw that waits for the audit trail behind another action chains its entry after that one', async () => {
+    // Another action's transaction holds the trail (its entry appended, not yet committed) while the draw reads its
+    // inputs; the draw's entry must still read the head that action commits, not the one of its own earlier snapshot.
+    const holder = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${t.names.database}` })
+    await holder.connect()
+    try {
+      await holder.query('BEGIN')
+      await t.app.audit.record({ actor: 'test', action: 'test.held', subjectKind: 'test', subjectId: 'held', jurisdictionId: null }, holder as unknown as PoolClient)
+      const made = t.app.draws.make({ jurisdictionId: A, targets: 1, inspectorsPerTarget: 1, seed: 'behind-another' }, 'insp-a1')
+      const waiting = async () =>
+        (await db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+          [AUDIT_LOCK]
+        )).rows[0]!.n > 0
+      for (let i = 0; i < 100 && !(await waiting()); i++) await new Promise((r) => setTimeout(r, 50))
+      expect(await waiting()).toBe(true)
+      await holder.query('COMMIT')
+      const d = await made
+      const { rows } = await db.query<{ action: string }>(`SELECT action FROM audit_log WHERE seq > (SELECT seq FROM audit_log WHERE action = 'test.held') ORDER BY seq`)
+      expect(rows.map((r) => r.action)).toEqual(['draw.made'])
+      expect((await db.query(`SELECT 1 FROM audit_log WHERE action = 'draw.made' AND subject_id = $1`, [d.id])).rowCount).toBe(1)
+      expect((await t.app.audit.verify()).ok).toBe(true)
+    } finally {
+      await holder.end()
+    }
   })
 })

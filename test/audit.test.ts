@@ -66,6 +66,17 @@ describe('appending', () => {
     expect((await t.app.audit.verify()).ok).toBe(true)
   })
 
+  it('refuses to append in a transaction whose snapshot may predate the lock (REPEATABLE READ), and appends nothing', async () => {
+    const last = (await head()).seq
+    await expect(
+      t.app.audit.transaction(async (c) => {
+        await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+        await t.app.audit.record(probe('stale-snapshot'), c)
+      })
+    ).rejects.toThrow('READ COMMITTED transactions only, not repeatable read')
+    expect((await t.app.audit.record(probe('after-refusal'))).seq).toBe(last + 1)
+  })
+
   it('stores the exact canonical text it hashed: keys sorted at every depth, numbers as JSON writes them', async () => {
     const e = await t.app.audit.record(probe('canonical', { b: 1.5, a: { z: 1e21, y: [3, 'é'] } }))
     const { rows } = await su.query<{ detail: string }>('SELECT detail FROM audit_log WHERE seq = $1', [e.seq])

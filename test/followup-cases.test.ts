@@ -83,6 +83,19 @@ describe('cases opened by an alert left open', () => {
     expect(d.transitions.map((s) => s.action)).toEqual(['opened', 'alert_linked', 'assigned', 'alert_linked'])
   })
 
+  it('a timer firing again after its case was closed opens no second case for the same alert', async () => {
+    const place = await createPlace(t.api)
+    const unitId = await createUnitIn(t.api, place.district)
+    await createUser(t.api, 'inspector', place.district)
+    const a = await raise(unitId)
+    await fire(a.id)
+    const [k] = await casesOf(unitId)
+    // The inspector verifies on site (evidence not all ok is allowed) and closes; the alert is still unresolved.
+    for (const s of ['submit', 'verify', 'close']) expect((await t.api('POST', `/api/v1/cases/${k!.id}/${s}`, {})).status).toBe(200)
+    await fire(a.id) // a retry of the same timer
+    expect((await casesOf(unitId)).map((c) => [c.id, c.status])).toEqual([[k!.id, 'closed']])
+  })
+
   it('does nothing when the alert was resolved before the timer, or the unit is not high-risk', async () => {
     const place = await createPlace(t.api)
     const unitId = await createUnitIn(t.api, place.district)
@@ -166,6 +179,20 @@ describe('assignment', () => {
     const first = (await open(unitId)).body
     const second = (await open(unitId)).body
     expect(new Set([first.assignee, second.assignee])).toEqual(new Set([a.id, b.id]))
+  })
+
+  it('never assigns an inspector with a conflict of interest recorded against the unit (回避), automatically or by hand', async () => {
+    const place = await createPlace(t.api)
+    const unitId = await createUnitIn(t.api, place.district)
+    const conflicted = await createUser(t.api, 'inspector', place.district)
+    const city = await createUser(t.api, 'inspector', place.city)
+    const c = await t.api('POST', `/api/v1/units/${unitId}/conflicts`, { userId: conflicted.id, reason: 'relative of the manager' })
+    expect(c.status).toBe(201)
+    // The conflicted inspector is the nearest with no open case: without the conflict the case would be theirs.
+    const k = (await open(unitId)).body
+    expect(k).toMatchObject({ status: 'assigned', assignee: city.id })
+    const refused = await t.api<{ code: string; field: string }>('POST', `/api/v1/cases/${k.id}/assign`, { assignee: conflicted.id })
+    expect(refused).toMatchObject({ status: 400, body: { code: 'FW_ERR_VALIDATION', field: 'assignee' } })
   })
 
   it('leaves a case open when no inspector covers the unit; it is assigned by hand to one that does', async () => {

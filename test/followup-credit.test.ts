@@ -5,11 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { rmSync } from 'node:fs'
+import pg, { type PoolClient } from 'pg'
 import path from 'node:path'
 import { startTestApp, type TestApp } from './helpers/env.js'
 import { createPlace, createUnitIn, createUser, policyDoc, writePolicy, type Place } from './helpers/followup.js'
 import type { Case, CreditEntry, CreditStandingReply } from '../schemas/cases.js'
 import { creditStanding } from '../src/followup/credit.js'
+import { CreditService } from '../src/followup/credit-service.js'
 
 type UnitCredit = CreditStandingReply & { entries: CreditEntry[] }
 const DAY = 86_400_000
@@ -57,6 +59,54 @@ describe('entries', () => {
     expect(listed.body.items.find((s) => s.unitId === unitId)).toMatchObject({ dishonest: true, points: 10 })
     // The shared reader every other module uses agrees.
     expect((await creditStanding(t.app.followUp.cases.repo.pool, [unitId])).get(unitId)).toEqual({ dishonest: true, activeEntries: 1, points: 10 })
+  })
+
+  it('a credit step waiting for a row does not hold the audit trail: no deadlock with an action that locked the unit first', async () => {
+    const unitId = await createUnitIn(t.api, place.district)
+    const k = await open(unitId, 'major', 1000)
+    await sleep(1100)
+    // Another action (a registry change of the unit) locks the unit's row, then records its entry last, as audit-log.ts
+    // asks. The overdue step's credit entry needs a key-share lock on that row: it must wait without holding the trail.
+    const other = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${t.names.database}` })
+    await other.connect()
+    try {
+      await other.query('BEGIN')
+      await other.query('SELECT 1 FROM units WHERE id = $1 FOR UPDATE', [unitId])
+      const overdue = t.app.followUp.cases.markOverdue(k.id)
+      const blocked = async () =>
+        (await other.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`
+        )).rows[0]!.n > 0
+      for (let i = 0; i < 100 && !(await blocked()); i++) await sleep(50)
+      expect(await blocked()).toBe(true)
+      await t.app.audit.record({ actor: 'test', action: 'unit.changed', subjectKind: 'unit', subjectId: unitId, jurisdictionId: place.district }, other as unknown as PoolClient)
+      await other.query('COMMIT')
+      expect(await overdue).toMatchObject({ id: k.id, status: 'overdue' })
+    } finally {
+      await other.end()
+    }
+    // The case step's entry comes before its credit entry, both after the other action's.
+    const { rows } = await t.app.followUp.cases.repo.pool.query<{ action: string }>(
+      `SELECT action FROM audit_log WHERE seq >= (SELECT max(seq) FROM audit_log WHERE action = 'unit.changed' AND subject_id = $1) ORDER BY seq`,
+      [unitId]
+    )
+    expect(rows.map((r) => r.action)).toEqual(['unit.changed', 'case.overdue', 'credit.entry_added'])
+    expect((await credit(unitId)).entries).toMatchObject([{ kind: 'overdue_major', caseId: k.id }])
+    expect((await t.app.audit.verify()).ok).toBe(true)
+  })
+
+  it('a rectification submitted after the deadline, before the overdue timer ran, still makes the case overdue first', async () => {
+    const unitId = await createUnitIn(t.api, place.district)
+    const k = await open(unitId, 'major', 1000)
+    await sleep(1100)
+    // No timer has run (a worker down or behind): the unit submits late, the inspector verifies at once.
+    expect((await step(k.id, 'submit', { comment: 'fixed, late' })).body).toMatchObject({ status: 'rectification_submitted', overdueAt: expect.any(String) })
+    expect((await step(k.id, 'verify')).body).toMatchObject({ status: 'verified' })
+    const d = await t.api<{ transitions: { action: string }[] }>('GET', `/api/v1/cases/${k.id}`)
+    expect(d.body.transitions.map((x) => x.action)).toEqual(['opened', 'assigned', 'overdue', 'submitted', 'verified'])
+    expect((await credit(unitId)).entries).toMatchObject([{ kind: 'overdue_major', points: 10, caseId: k.id }])
+    // The timer firing later changes nothing more.
+    expect(await t.app.followUp.cases.markOverdue(k.id)).toBeNull()
   })
 
   it('an overdue general case adds nothing', async () => {
@@ -161,5 +211,21 @@ describe('repair', () => {
     const repaired = (await repair(newest + REPAIR + 1000)).filter((e) => e.unitId === unitId)
     expect(repaired.map((e) => e.caseId)).toEqual([first.id])
     expect((await credit(unitId)).entries.filter((e) => e.repairedAt === null).map((e) => e.caseId)).toEqual([second.id])
+  })
+})
+
+describe('threshold', () => {
+  it('a changed dishonest threshold in the policy file is applied at start and recorded in the audit trail', async () => {
+    const policy = t.app.followUp.cases.policy
+    const withThreshold = (dishonestPoints: number) => new CreditService(t.app.followUp.cases.repo.pool, { ...policy, credit: { ...policy.credit, dishonestPoints } }, t.app.audit)
+    await withThreshold(12).syncThreshold()
+    await withThreshold(12).syncThreshold() // unchanged: nothing more recorded
+    await withThreshold(10).syncThreshold()
+    const { items } = await t.app.audit.list({ action: 'credit.threshold_changed', limit: 10, offset: 0 })
+    expect(items.map((e) => [e.actor, e.jurisdictionId, e.detail])).toEqual([
+      ['system', null, { from: 12, to: 10 }],
+      ['system', null, { from: 10, to: 12 }]
+    ])
+    expect((await t.app.followUp.cases.repo.pool.query('SELECT dishonest_points FROM credit_policy')).rows[0]).toEqual({ dishonest_points: 10 })
   })
 })

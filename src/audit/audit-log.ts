@@ -83,11 +83,14 @@ export class AuditLog {
     await c.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK])
     // After the lock, so this statement's snapshot sees the entry the previous holder committed. The time never runs
     // backwards along the chain, even if the database clock is stepped back.
-    const { rows } = await c.query<{ seq: string | null; hash: string | null; time: string }>(
-      `SELECT h.seq, h.hash, ${TIME_TEXT('greatest(clock_timestamp(), h.time)')} AS time
+    const { rows } = await c.query<{ seq: string | null; hash: string | null; time: string; isolation: string }>(
+      `SELECT h.seq, h.hash, ${TIME_TEXT('greatest(clock_timestamp(), h.time)')} AS time, current_setting('transaction_isolation') AS isolation
        FROM (SELECT 1) one LEFT JOIN (SELECT seq, hash, time FROM audit_log ORDER BY seq DESC LIMIT 1) h ON true`
     )
     const head = rows[0]!
+    // A snapshot taken before the lock (REPEATABLE READ, SERIALIZABLE) would miss an entry committed meanwhile and
+    // reuse its seq: refuse plainly rather than fail on the key or, with the key gone, fork the chain.
+    if (head.isolation !== 'read committed') throw new Error(`audit entries are appended in READ COMMITTED transactions only, not ${head.isolation}`)
     const fields = {
       seq: head.seq === null ? 1 : Number(head.seq) + 1,
       time: head.time,

@@ -11,7 +11,8 @@ export interface AuditEntry {
   action: string
   subjectKind: string
   subjectId: string
-  jurisdictionId: string
+  /** The subject's jurisdiction; null for a system-wide entry (the credit threshold). */
+  jurisdictionId: string | null
   detail?: Record<string, unknown>
 }
 

@@ -1,7 +1,7 @@
 /**
  * Cases in PostgreSQL: rows to API objects, reads scoped by jurisdiction subtree, and the one way a case changes:
  * {@link CaseRepository.change} locks the row, applies the step and records it in case_transitions (and the audit
- * trail) in the same transaction.
+ * trail, last: the trail's global lock is never held while waiting for a row) in the same transaction.
  */
 import type pg from 'pg'
 import type { Pool } from '../store/postgres.js'
@@ -46,6 +46,9 @@ export interface Step {
   data?: Record<string, unknown>
 }
 
+/** An audit entry to write later in the same transaction, once every row it changes is written. */
+export type Recording = () => Promise<void>
+
 /** What a step changes: the new status and the columns it sets. */
 export interface Change {
   status: CaseStatus
@@ -85,8 +88,11 @@ export class CaseRepository {
   async change(
     id: string,
     decide: (current: Case, c: pg.PoolClient) => Promise<(Change & Step) | null>,
-    /** More work of the same step, in its transaction (a credit entry). */
-    after?: (next: Case, c: pg.PoolClient) => Promise<void>
+    /**
+     * More work of the same step, in its transaction (a credit entry). It changes rows only and returns the audit
+     * recordings of what it added: they run after the step's own entry, so the trail's lock is taken last.
+     */
+    after?: (next: Case, c: pg.PoolClient) => Promise<Recording[]>
   ): Promise<{ case: Case; changed: boolean }> {
     if (!/^[0-9]{1,18}$/.test(id)) throw caseNotFound(id)
     return this.tx(async (c) => {
@@ -103,8 +109,10 @@ export class CaseRepository {
         [id, step.status, ...cols.map(([k, v]) => (k === 'evidence' ? JSON.stringify(v) : v))]
       )
       const next = toCase(updated[0] as Row)
+      // Every row first, then the audit entries: the case step's, then those of `after`, in the chain in that order.
+      const recordings = after ? await after(next, c) : []
       await this.record(c, next, current.status, step)
-      if (after) await after(next, c)
+      for (const r of recordings) await r()
       return { case: next, changed: true }
     })
   }

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js'
 import { FirewatchError } from '../errors.js'
 import { jobId, type Jobs } from '../rules/jobs.js'
 import type { Attachment, Case, CaseStatus, Evidence } from '../../schemas/cases.js'
-import { caseNotFound, toCase, type CaseRepository } from './case-repository.js'
+import { caseNotFound, toCase, type CaseRepository, type Recording } from './case-repository.js'
 import type { CreditService } from './credit-service.js'
 import type { EvidenceCollector } from './evidence.js'
 import type { CaseSeverity, FollowUpPolicy } from './policy.js'
@@ -38,11 +38,15 @@ export interface StepInput {
 const stateError = (k: Case, step: string) =>
   new FirewatchError('FW_ERR_CASE_STATE', `case ${k.id} is ${k.status}: it cannot be ${step}`, { statusCode: 409 })
 
-/** Nearest jurisdiction first (deepest in the unit's path), then the fewest cases still to follow up. */
+/**
+ * Nearest jurisdiction first (deepest in the unit's path), then the fewest cases still to follow up. An inspector with
+ * a conflict of interest recorded against the unit (回避, src/inspections/conflict-repository.ts) never qualifies.
+ */
 const PICK_INSPECTOR = `
 SELECT us.id FROM users us
 CROSS JOIN (SELECT j.ancestors FROM units u JOIN jurisdictions j ON j.id = u.jurisdiction_id WHERE u.id = $1) p
 WHERE us.role = 'inspector' AND NOT us.disabled AND us.jurisdiction_id = ANY (p.ancestors) AND ($2::text IS NULL OR us.id = $2)
+  AND NOT EXISTS (SELECT 1 FROM unit_conflicts c WHERE c.unit_id = $1 AND c.user_id = us.id)
 ORDER BY array_position(p.ancestors, us.jurisdiction_id) DESC,
          (SELECT count(*) FROM cases k WHERE k.assignee = us.id AND k.status NOT IN ('verified', 'closed')),
          us.id
@@ -87,10 +91,11 @@ export class CaseService {
         const { rows: assigned } = await c.query("UPDATE cases SET status = 'assigned', assignee = $2, assigned_at = now(), updated_at = now() WHERE id = $1 RETURNING *", [k.id, inspector.rows[0].id])
         k = toCase(assigned[0] as Record<string, unknown>)
       }
+      const repeated = await this.credit.onCaseOpened(c, k)
       await this.repo.record(c, opened, null, { action: 'opened', actor: input.actor, comment: input.comment, attachments: input.attachments, data: { policy: input.policy, severity: input.severity, deadline: k.deadline } })
       for (const alertId of linked) await this.repo.record(c, opened, opened.status, { action: 'alert_linked', actor: input.actor, data: { alertId } })
       if (k.assignee) await this.repo.record(c, k, 'open', { action: 'assigned', actor: 'system', data: { assignee: k.assignee, by: 'nearest inspector with the fewest open cases' } })
-      await this.credit.onCaseOpened(c, k)
+      await repeated?.record()
       return { case: k, created: true }
     })
     if (result.created) await this.scheduleOverdue(result.case)
@@ -125,9 +130,10 @@ export class CaseService {
     return changed ? k : null
   }
 
-  private async overdueCredit(k: Case, c: pg.PoolClient): Promise<void> {
-    if (k.severity !== 'major') return
-    await this.credit.add(c, k, 'overdue_major', `major hazard not rectified by ${k.deadline} (case ${k.id}: ${k.title})`, 'system')
+  private async overdueCredit(k: Case, c: pg.PoolClient): Promise<Recording[]> {
+    if (k.severity !== 'major') return []
+    const added = await this.credit.add(c, k, 'overdue_major', `major hazard not rectified by ${k.deadline} (case ${k.id}: ${k.title})`, 'system')
+    return added ? [added.record] : []
   }
 
   async assign(caseId: string, assignee: string, s: StepInput): Promise<Case> {
@@ -136,7 +142,7 @@ export class CaseService {
         if (['verified', 'closed'].includes(cur.status)) throw stateError(cur, 'assigned')
         const ok = await c.query(PICK_INSPECTOR, [cur.unitId, assignee])
         if (!ok.rows[0]) {
-          throw new FirewatchError('FW_ERR_VALIDATION', `user ${assignee} is not an active inspector of a jurisdiction covering unit ${cur.unitId}`, { statusCode: 400, field: 'assignee' })
+          throw new FirewatchError('FW_ERR_VALIDATION', `user ${assignee} is not an active inspector of a jurisdiction covering unit ${cur.unitId} without a conflict recorded against it`, { statusCode: 400, field: 'assignee' })
         }
         const status: CaseStatus = cur.status === 'open' ? 'assigned' : cur.status
         return { status, set: { assignee, assigned_at: new Date() }, action: 'assigned', ...s, data: { assignee, previous: cur.assignee } }
@@ -146,6 +152,9 @@ export class CaseService {
 
   async submit(caseId: string, s: StepInput): Promise<{ case: Case; evidence: Evidence[] }> {
     const cur = await this.mustGet(caseId)
+    // Past the deadline and not yet marked (its timer late, lost or not run yet): the case went overdue first, with its
+    // credit entry; a late rectification must not pass for one made in time, which the timer then leaves alone.
+    if (!cur.overdueAt && Date.parse(cur.deadline) <= Date.now()) await this.markOverdue(caseId)
     const evidence = await this.evidence.collect(caseId, cur.unitId)
     const { case: k } = await this.repo.change(caseId, async (now) => {
       if (!['open', 'assigned', 'overdue'].includes(now.status)) throw stateError(now, 'submitted')
@@ -178,8 +187,9 @@ export class CaseService {
           return { status, set: late && !cur.overdueAt ? { overdue_at: new Date(now) } : {}, action: 'rejected', ...s, data: { late } }
         },
         async (next, c) => {
-          await this.credit.add(c, next, 'refused_rectification', `rectification refused by ${s.actor} (case ${next.id}: ${next.title})`, s.actor)
-          if (next.status === 'overdue') await this.overdueCredit(next, c)
+          const refused = await this.credit.add(c, next, 'refused_rectification', `rectification refused by ${s.actor} (case ${next.id}: ${next.title})`, s.actor)
+          const overdue = next.status === 'overdue' ? await this.overdueCredit(next, c) : []
+          return [...(refused ? [refused.record] : []), ...overdue]
         }
       )
     ).case

@@ -15,6 +15,12 @@ const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null)
 const DAY_S = 86400
 const span = (s: number) => (s % DAY_S === 0 ? `${s / DAY_S} d` : `${s} s`)
 
+/** An entry just added, and the recording of its audit entry, which the caller runs last in its transaction. */
+export interface AddedEntry {
+  entry: CreditEntry
+  record: () => Promise<void>
+}
+
 function toEntry(r: Row): CreditEntry {
   return {
     id: String(r.id),
@@ -36,13 +42,37 @@ export class CreditService {
     private readonly audit: AuditRecorder | null
   ) {}
 
-  /** Make the threshold of the policy file the one every reader of the standing applies. */
+  /**
+   * Make the threshold of the policy file the one every reader of the standing applies. A change lists or delists
+   * units as dishonest, so it is in the audit trail (`credit.threshold_changed`, system-wide) with the old and new value.
+   */
   async syncThreshold(): Promise<void> {
-    await this.pool.query('UPDATE credit_policy SET dishonest_points = $1, updated_at = now() WHERE dishonest_points <> $1', [this.policy.credit.dishonestPoints])
+    const to = this.policy.credit.dishonestPoints
+    const c = await this.pool.connect()
+    try {
+      await c.query('BEGIN')
+      const { rows } = await c.query<{ from: number }>(
+        `UPDATE credit_policy p SET dishonest_points = $1, updated_at = now() FROM (SELECT dishonest_points FROM credit_policy FOR UPDATE) old
+         WHERE p.dishonest_points <> $1 RETURNING old.dishonest_points AS from`,
+        [to]
+      )
+      if (rows[0] && this.audit) {
+        await this.audit.record({ actor: 'system', action: 'credit.threshold_changed', subjectKind: 'credit_policy', subjectId: 'dishonest_points', jurisdictionId: null, detail: { from: rows[0].from, to } }, c)
+      }
+      await c.query('COMMIT')
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined)
+      throw err
+    } finally {
+      c.release()
+    }
   }
 
-  /** Add an entry inside the caller's transaction; an overdue entry is added once per case. Returns it, or null. */
-  async add(c: pg.PoolClient, k: Pick<Case, 'id' | 'unitId'>, kind: CreditKind, reason: string, actor: string): Promise<CreditEntry | null> {
+  /**
+   * Add an entry inside the caller's transaction; an overdue entry is added once per case. Returns it with `record`,
+   * which writes its audit entry and must run after every row the transaction changes (see audit-log.ts), or null.
+   */
+  async add(c: pg.PoolClient, k: Pick<Case, 'id' | 'unitId'>, kind: CreditKind, reason: string, actor: string): Promise<AddedEntry | null> {
     const points = { overdue_major: this.policy.credit.points.overdueMajor, refused_rectification: this.policy.credit.points.refusedRectification, repeated_violations: this.policy.credit.points.repeatedViolations }[kind]
     const { rows } = await c.query(
       `INSERT INTO credit_entries (unit_id, kind, points, reason, case_id) VALUES ($1, $2, $3, $4, $5)
@@ -51,12 +81,11 @@ export class CreditService {
     )
     if (!rows[0]) return null
     const entry = toEntry(rows[0] as Row)
-    await this.audited(c, actor, 'credit.entry_added', entry, { kind, points, reason, caseId: k.id })
-    return entry
+    return { entry, record: () => this.audited(c, actor, 'credit.entry_added', entry, { kind, points, reason, caseId: k.id }) }
   }
 
   /** Repeated violations (inside the opening's transaction): a case opening makes `cases` within `withinS` → one entry per window. */
-  async onCaseOpened(c: pg.PoolClient, k: Case): Promise<CreditEntry | null> {
+  async onCaseOpened(c: pg.PoolClient, k: Case): Promise<AddedEntry | null> {
     const { cases, withinS } = this.policy.credit.repeatedViolations
     // The caller holds the unit's row lock (CaseService.open), so two cases opening together add one entry.
     const { rows } = await c.query<{ n: number; recent: number }>(

@@ -40,12 +40,15 @@ export class CaseTriggers {
     }
   }
 
-  /** The timer of one (policy, alert): open or join the case if the alert is still unresolved. */
+  /** The timer of one (policy, alert): open or join the case if the alert is still unresolved and not yet in one. */
   async onTimer(policyId: string, alertId: string): Promise<void> {
     const p = this.cases.policy.policies.find((x) => x.id === policyId)
     if (!p?.alertOpen) return // the policy was removed or disabled since
     const alert = await this.alerts.get(alertId)
     if (!alert || alert.status === 'resolved') return
+    // Already followed up under this policy (a retry, a second instance): a closed case is not reopened as a new one.
+    const { rowCount } = await this.pool.query('SELECT 1 FROM case_alerts ca JOIN cases k ON k.id = ca.case_id WHERE ca.alert_id = $1 AND k.policy = $2', [alertId, p.id])
+    if (rowCount) return
     const categories = p.alertOpen.unitCategories
     if (categories) {
       const { rows } = await this.pool.query<{ category: string }>('SELECT category FROM units WHERE id = $1', [alert.unitId])

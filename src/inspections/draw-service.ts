@@ -1,9 +1,10 @@
 /**
- * Making, publishing and replaying inspection draws (双随机、一公开). The draw reads its inputs, runs the pure sampler
- * (sampler.ts) and stores inputs and result in one transaction with its audit record. Credit standings come from the
+ * Making, publishing and replaying inspection draws (双随机、一公开). The draw reads its inputs in one snapshot, runs the
+ * pure sampler (sampler.ts) and stores inputs and result in one transaction with its audit record. Credit standings come from the
  * follow-up module's `creditStanding` (one rule for every reader).
  */
 import { randomBytes } from 'node:crypto'
+import type { PoolClient } from 'pg'
 import type { Pool } from '../store/postgres.js'
 import type { Logger } from '../logger.js'
 import { FirewatchError } from '../errors.js'
@@ -31,9 +32,8 @@ export class DrawService {
   /** Draw now. The jurisdiction must exist (the route checked the caller's scope). */
   async make(body: DrawCreate, actor: string): Promise<Draw> {
     const seed = body.seed ?? randomBytes(16).toString('hex')
-    const id = await this.deps.audit.transaction(async (client) => {
-      // One snapshot for candidates, credit and inspectors: a unit or inspector added meanwhile is wholly in or out.
-      await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ')
+    // One snapshot for candidates, credit and inspectors: a unit or inspector added meanwhile is wholly in or out.
+    const { candidates, targets } = await this.snapshot(async (client) => {
       const units = await this.repo.candidates(client, body.jurisdictionId)
       if (units.length === 0) {
         throw new FirewatchError('FW_ERR_VALIDATION', `jurisdiction ${body.jurisdictionId} has no units to draw from`, { statusCode: 400, field: 'jurisdictionId' })
@@ -45,8 +45,8 @@ export class DrawService {
       })
       const input = { seed, candidates, targets: body.targets, inspectorsPerTarget: body.inspectorsPerTarget }
       // The targets first, to know whose inspectors to read; runDraw then does the whole draw, as a replay does.
-      const drawn = drawTargets(generatorFromSeed(seed), candidates, body.targets).map((t) => t.unitId)
-      const eligible = await this.repo.eligibleInspectors(client, drawn)
+      const first = drawTargets(generatorFromSeed(seed), candidates, body.targets).map((t) => t.unitId)
+      const eligible = await this.repo.eligibleInspectors(client, first)
       const targets = runDraw(input, eligible).map((t, i) => ({
         rank: i + 1,
         unitId: t.unitId,
@@ -55,6 +55,11 @@ export class DrawService {
         eligibleInspectors: t.eligible,
         shortfall: t.shortfall
       }))
+      return { candidates, targets }
+    })
+    // The audit trail's append reads its head after taking its lock, which needs READ COMMITTED: the stored draw and
+    // its entry commit together in a transaction of their own, after the snapshot that read the inputs.
+    const id = await this.deps.audit.transaction(async (client) => {
       const drawId = await this.repo.insert(client, {
         jurisdictionId: body.jurisdictionId,
         seed,
@@ -84,6 +89,22 @@ export class DrawService {
       return drawId
     })
     return (await this.repo.get(id))!
+  }
+
+  /** Run `fn` in a read-only REPEATABLE READ transaction: every read it makes sees one snapshot. */
+  private async snapshot<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.deps.pool.connect()
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+      const out = await fn(client)
+      await client.query('COMMIT')
+      return out
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw err
+    } finally {
+      client.release()
+    }
   }
 
   /** Publish once; publishing again changes nothing. Null for a missing draw. */
