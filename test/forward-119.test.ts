@@ -125,6 +125,23 @@ describe('119 forward', () => {
     ])
   })
 
+  it('forwards a fire resolved as real without a confirmation first, and nothing for a false alarm', async () => {
+    const real = await fire()
+    const r = await t.api<Alert>('POST', `/api/v1/alerts/${real.id}/resolve`, { disposition: 'real_fire', comment: 'put out' })
+    const replied = Date.now()
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({ status: 'resolved', disposition: 'real_fire', confirmedBy: 'root' })
+    const ok = await receiver.waitFor((q) => q.status === 200 && JSON.parse(q.body).alert?.id === real.id)
+    expect(ok.at - replied).toBeLessThan(3000)
+    expect(JSON.parse(ok.body)).toMatchObject({ confirmedBy: 'root', alert: { id: real.id } })
+    expect((await history(real.id)).map((x) => x.action)).toEqual(expect.arrayContaining(['acknowledged', 'confirmed', 'resolved', 'forwarded_119']))
+
+    const falseAlarm = await fire()
+    expect((await t.api('POST', `/api/v1/alerts/${falseAlarm.id}/resolve`, { disposition: 'false_alarm' })).status).toBe(200)
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(receiver.requests.filter((q) => JSON.parse(q.body).alert?.id === falseAlarm.id)).toHaveLength(0)
+  })
+
   it('forwards a confirmation once, and nothing for an alert confirmed again', async () => {
     const alert = await fire()
     expect((await t.api('POST', `/api/v1/alerts/${alert.id}/confirm`, {})).status).toBe(200)
