@@ -14,7 +14,7 @@ describe('notification configuration', () => {
 
   it('takes the 119 endpoint with its key', () => {
     const c = loadConfig({ ...base, FORWARD_119_URL: 'https://119.example/alarms', FORWARD_119_SECRET: SECRET, FORWARD_119_TIMEOUT_MS: '800' })
-    expect(c.forward119).toEqual({ url: 'https://119.example/alarms', secret: SECRET, timeoutMs: 800 })
+    expect(c.forward119).toEqual({ url: 'https://119.example/alarms', secret: SECRET, timeoutMs: 800, attempts: 30 })
   })
 
   it.each([
@@ -24,6 +24,7 @@ describe('notification configuration', () => {
     [{ FORWARD_119_URL: 'https://119.example/a', FORWARD_119_SECRET: 'short' }, /FORWARD_119_SECRET="\*\*\*" is invalid/],
     // GB 50440's 3 s is the whole budget: one attempt may not take longer.
     [{ FORWARD_119_TIMEOUT_MS: '5000' }, /FORWARD_119_TIMEOUT_MS="5000" is invalid/],
+    [{ FORWARD_119_ATTEMPTS: '0' }, /FORWARD_119_ATTEMPTS="0" is invalid/],
     [{ WEBHOOK_ATTEMPTS: '0' }, /WEBHOOK_ATTEMPTS="0" is invalid/],
     [{ WEBHOOK_ATTEMPTS: 'many' }, /WEBHOOK_ATTEMPTS/],
     [{ WEBHOOK_TIMEOUT_MS: '10' }, /WEBHOOK_TIMEOUT_MS/],

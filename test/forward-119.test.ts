@@ -6,7 +6,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createUnitAt, startTestApp, waitFor, type TestApp } from './helpers/env.js'
+import { createUnitAt, loginAt, ROOT_USER, startTestApp, waitFor, type TestApp } from './helpers/env.js'
+import { LiveClient } from './helpers/live-client.js'
 import { Receiver } from './helpers/receiver.js'
 import type { Alert, AlertTransition } from '../schemas/alerts.js'
 
@@ -19,7 +20,7 @@ let seq = 0
 beforeAll(async () => {
   receiver = new Receiver()
   const port = await receiver.start()
-  t = await startTestApp(undefined, { RULE_ENGINE: 'true', FORWARD_119_URL: `http://127.0.0.1:${port}/119/alarms`, FORWARD_119_SECRET: SECRET })
+  t = await startTestApp(undefined, { RULE_ENGINE: 'true', FORWARD_119_URL: `http://127.0.0.1:${port}/119/alarms`, FORWARD_119_SECRET: SECRET, FORWARD_119_ATTEMPTS: '3' })
   unitId = await createUnitAt(t.api)
 })
 afterAll(async () => {
@@ -140,6 +141,22 @@ describe('119 forward', () => {
     expect((await t.api('POST', `/api/v1/alerts/${falseAlarm.id}/resolve`, { disposition: 'false_alarm' })).status).toBe(200)
     await new Promise((r) => setTimeout(r, 1000))
     expect(receiver.requests.filter((q) => JSON.parse(q.body).alert?.id === falseAlarm.id)).toHaveLength(0)
+  })
+
+  it('tells the consoles at once when the forward gives up, so an operator phones 119', async () => {
+    const alert = await fire()
+    const { accessToken } = await loginAt(`http://127.0.0.1:${t.httpPort}`, ROOT_USER.username, ROOT_USER.password)
+    const live = await LiveClient.open(t.httpPort, accessToken)
+    try {
+      receiver.script = [503, 503, 503]
+      expect((await t.api('POST', `/api/v1/alerts/${alert.id}/confirm`, {})).status).toBe(200)
+      const gaveUp = await live.next((m) => m.type === 'alert' && m.change === 'forward_119_gave_up', 10_000)
+      expect(gaveUp).toMatchObject({ alert: { id: alert.id, unitId } })
+      const records = (await history(alert.id)).filter((x) => x.action === 'forward_119_failed')
+      expect(records.map((x) => [x.data.attempt, x.data.final])).toEqual([[1, false], [2, false], [3, true]])
+    } finally {
+      live.ws.close()
+    }
   })
 
   it('forwards a confirmation once, and nothing for an alert confirmed again', async () => {

@@ -62,7 +62,7 @@ export interface Config {
   /** Lifetime of a refresh token, seconds. @defaultValue 604800 (7 days) */
   refreshTokenTtlS: number
   /** Where confirmed fire alarms are forwarded (the 119 command center); null: not forwarded. docs/NOTIFICATIONS.md */
-  forward119: { url: string; secret: string; timeoutMs: number } | null
+  forward119: { url: string; secret: string; timeoutMs: number; attempts: number } | null
   /** Webhook deliveries: how long a receiver may take, how many attempts, first retry delay (doubling). */
   webhooks: { timeoutMs: number; attempts: number; backoffMs: number }
 }
@@ -224,13 +224,15 @@ function count(env: Env, name: string, fallback: number, min: number, max: numbe
 function forward119(env: Env): Config['forward119'] {
   // GB 50440: the forward must arrive within 3 s, so one attempt may take at most that.
   const timeoutMs = ms(env, 'FORWARD_119_TIMEOUT_MS', 1000, 50, 3000)
+  // 30 attempts: one to one and a half minutes of retries before the operators are told to phone 119.
+  const attempts = count(env, 'FORWARD_119_ATTEMPTS', 30, 1, 100)
   if (!env.FORWARD_119_URL) {
     if (env.FORWARD_119_SECRET) required(env, 'FORWARD_119_URL')
     return null
   }
   const target = url(env, 'FORWARD_119_URL', '', ['http:', 'https:'])
   const key = secret(env, 'FORWARD_119_SECRET') ?? required(env, 'FORWARD_119_SECRET')
-  return { url: target, secret: key, timeoutMs }
+  return { url: target, secret: key, timeoutMs, attempts }
 }
 
 function readFileOr(file: string, name: string): Buffer {

@@ -9,7 +9,8 @@
  * first looks for a recorded delivery, so a confirmation dispatched twice is forwarded once.
  *
  * Retries are fast (100 ms doubling to 2 s, each attempt cut at FORWARD_119_TIMEOUT_MS) and bounded: after
- * {@link FORWARD_ATTEMPTS} the last failure is recorded as final and logged as an error, for the operator to phone 119.
+ * FORWARD_119_ATTEMPTS (30: one to one and a half minutes) the last failure is recorded as final, logged as an error and published on the live channel
+ * (change `forward_119_gave_up`, the consoles show it), for the operator to phone 119.
  * Every attempt is recorded on the alert: `forwarded_119` or `forward_119_failed`, with attempt, status and timing.
  */
 import type { Job } from 'bullmq'
@@ -18,14 +19,12 @@ import type { Logger } from '../logger.js'
 import type { Pool } from '../store/postgres.js'
 import type { Alert } from '../../schemas/alerts.js'
 import type { AlertChange } from '../alerts/alert-repository.js'
+import type { LivePublisher } from '../alerts/live.js'
 import { toAlert } from '../alerts/alert-repository.js'
 import { RegistryRepository } from '../store/registry-repository.js'
 import { jobId, type Jobs } from '../rules/jobs.js'
 import { FirewatchError } from '../errors.js'
 import { deliver } from './http-delivery.js'
-
-/** One to one and a half minutes of attempts (2 s apart once past the first few) before the forward is given up. */
-export const FORWARD_ATTEMPTS = 30
 
 export interface ForwardStats {
   delivered: number
@@ -39,7 +38,7 @@ export class Forward119 {
   private readonly registry: RegistryRepository
 
   constructor(
-    private readonly d: { pool: Pool; jobs: Jobs; log: Logger; target: Config['forward119'] }
+    private readonly d: { pool: Pool; jobs: Jobs; log: Logger; target: Config['forward119']; live?: Pick<LivePublisher, 'publish'> }
   ) {
     this.registry = new RegistryRepository(d.pool)
     d.jobs.handle('forward119', 'forward', (data, job) => this.forward(String(data.alertId), job))
@@ -48,7 +47,7 @@ export class Forward119 {
   /** Alert listener: a confirmed fire alarm is enqueued before the confirmation is answered. */
   readonly onAlertChange = async (alert: Alert, change: AlertChange): Promise<void> => {
     if (change !== 'confirmed' || alert.class !== 'fire' || !this.d.target) return
-    await this.d.jobs.enqueue('forward119', 'forward', jobId('fwd119', alert.id), { alertId: alert.id }, { attempts: FORWARD_ATTEMPTS, backoff: { type: 'fast' } })
+    await this.d.jobs.enqueue('forward119', 'forward', jobId('fwd119', alert.id), { alertId: alert.id }, { attempts: this.d.target.attempts, backoff: { type: 'fast' } })
   }
 
   private async forward(alertId: string, job: Job): Promise<void> {
@@ -79,8 +78,11 @@ export class Forward119 {
     const comment = final ? `119 forward failed (${r.error}); gave up after ${attempt} attempts: call 119` : `119 forward failed (${r.error}); retrying`
     await this.record(alertId, 'forward_119_failed', comment, { deliveryId, attempt, status: r.status, error: r.error, ms: r.ms, sinceConfirmMs, final })
     const fields = { alertId, unitId: alert.unitId, attempt, status: r.status, error: r.error, sinceConfirmMs }
-    if (final) this.d.log.error(fields, '119 forward given up: call the 119 command center')
-    else this.d.log.warn(fields, '119 forward failed; retrying')
+    if (final) {
+      this.d.log.error(fields, '119 forward given up: call the 119 command center')
+      // The operators' screens must say so at once: nobody reads the server log while a building burns.
+      await this.d.live?.publish(alert, 'forward_119_gave_up').catch((err: unknown) => this.d.log.warn({ err, alertId }, '119 give-up not published live'))
+    } else this.d.log.warn(fields, '119 forward failed; retrying')
     throw new FirewatchError('FW_ERR_DELIVERY', `119 forward: ${r.error}`)
   }
 

@@ -69,7 +69,7 @@ export function buildRulesRuntime(o: {
   // The MQTT copy is made by the broker's thread from the live channel (app.ts), whichever thread changed the alert.
   const live = new LivePublisher(redis, config.redisPrefix, () => null, log.child({ component: 'live' }))
   alerts.on('live', (alert, change) => live.publish(alert, change))
-  const notifications = new Notifications({ config, log: log.child({ component: 'notifications' }), pool, jobs, runWorkers: o.runEngine })
+  const notifications = new Notifications({ config, log: log.child({ component: 'notifications' }), pool, jobs, runWorkers: o.runEngine, live })
   // GB 50440: a confirmed fire alarm reaches the 119 command center within 3 s; its forward is enqueued next to the live message.
   alerts.on('forward119', notifications.forward.onAlertChange)
   new Escalation(alerts, jobs, rules, { afterMs: config.escalateAfterMs, remindMs: config.escalateRemindMs })
