@@ -152,6 +152,28 @@ describe('delivery', () => {
     expect((await t.api<{ total: number }>('GET', `/api/v1/webhooks/dead-letters?webhookId=${w.body.id}`)).body.total).toBe(0)
     await waitFor(async () => /firewatch_webhook_deliveries_total\{outcome="dead_lettered"\} [1-9]/.test(await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()))
   })
+
+  it('sends a dead letter again once however many retries race, and lists it again when it fails again', async () => {
+    failing.otherwise = 503
+    const w = await create({ name: 'still down', url: failingUrl, jurisdictionId: district('A'), classes: ['fire'] })
+    await raise(units.A, 'fire')
+    type Dead = { id: string; deliveryId: string; attempts: number }
+    const listed = async () => (await t.api<{ items: Dead[] }>('GET', `/api/v1/webhooks/dead-letters?webhookId=${w.body.id}`)).body.items
+    const dead = await waitFor(async () => (await listed())[0], 20_000)
+    const sent = () => payloads(failing, w.body.id).length
+    expect(sent()).toBe(3)
+
+    // An operator double-clicks (or two admins click): one retry, not one per click.
+    const replies = await Promise.all([1, 2, 3, 4].map(() => t.api('POST', `/api/v1/webhooks/dead-letters/${dead.id}/retry`)))
+    expect(replies.map((r) => r.status).sort()).toEqual([202, 404, 404, 404])
+    // It fails again: back on the list after exactly one more round of attempts.
+    const back = await waitFor(async () => (await listed()).find((d) => d.deliveryId === dead.deliveryId), 20_000)
+    expect(back).toMatchObject({ attempts: 3 })
+    await new Promise((r) => setTimeout(r, 500))
+    expect(sent()).toBe(6)
+    expect(await listed()).toHaveLength(1)
+    await t.api('DELETE', `/api/v1/webhooks/${w.body.id}`)
+  })
 })
 
 describe('the API', () => {
