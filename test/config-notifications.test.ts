@@ -9,7 +9,7 @@ describe('notification configuration', () => {
   it('forwards nothing and delivers webhooks with the documented defaults when nothing is set', () => {
     const c = loadConfig(base)
     expect(c.forward119).toBeNull()
-    expect(c.webhooks).toEqual({ timeoutMs: 5000, attempts: 12, backoffMs: 1000 })
+    expect(c.webhooks).toEqual({ timeoutMs: 5000, attempts: 12, backoffMs: 1000, concurrency: 50 })
   })
 
   it('takes the 119 endpoint with its key', () => {
@@ -26,6 +26,7 @@ describe('notification configuration', () => {
     [{ FORWARD_119_TIMEOUT_MS: '5000' }, /FORWARD_119_TIMEOUT_MS="5000" is invalid/],
     [{ FORWARD_119_ATTEMPTS: '0' }, /FORWARD_119_ATTEMPTS="0" is invalid/],
     [{ WEBHOOK_ATTEMPTS: '0' }, /WEBHOOK_ATTEMPTS="0" is invalid/],
+    [{ WEBHOOK_CONCURRENCY: '0' }, /WEBHOOK_CONCURRENCY="0" is invalid/],
     [{ WEBHOOK_ATTEMPTS: 'many' }, /WEBHOOK_ATTEMPTS/],
     [{ WEBHOOK_TIMEOUT_MS: '10' }, /WEBHOOK_TIMEOUT_MS/],
     [{ WEBHOOK_BACKOFF_MS: '-1' }, /WEBHOOK_BACKOFF_MS/]

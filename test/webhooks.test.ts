@@ -153,6 +153,26 @@ describe('delivery', () => {
     await waitFor(async () => /firewatch_webhook_deliveries_total\{outcome="dead_lettered"\} [1-9]/.test(await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()))
   })
 
+  it('does not let a receiver that stopped answering hold up the other webhooks', async () => {
+    const silent = new Receiver()
+    silent.stall = 1_000_000
+    const silentUrl = `http://127.0.0.1:${await silent.start()}/hangs`
+    try {
+      // A dead integrator subscribed many times over (or many dead ones): each delivery waits WEBHOOK_TIMEOUT_MS (1 s).
+      const ids: string[] = []
+      for (let i = 0; i < 20; i++) ids.push((await create({ name: `hangs ${i}`, url: silentUrl, jurisdictionId: district('A'), classes: ['fire'] })).body.id)
+      const healthy = await create({ name: 'healthy', url: okUrl, jurisdictionId: district('A'), classes: ['fire'] })
+      ids.push(healthy.body.id)
+      const raised = Date.now()
+      const fire = (await raise(units.A, 'fire')).alert
+      const got = await ok.waitFor((q) => (JSON.parse(q.body) as Payload).webhookId === healthy.body.id && (JSON.parse(q.body) as Payload).items.some((i) => i.alertId === fire.id))
+      expect(got.at - raised).toBeLessThan(800)
+      for (const id of ids) await t.api('DELETE', `/api/v1/webhooks/${id}`)
+    } finally {
+      await silent.stop()
+    }
+  })
+
   it('sends a dead letter again once however many retries race, and lists it again when it fails again', async () => {
     failing.otherwise = 503
     const w = await create({ name: 'still down', url: failingUrl, jurisdictionId: district('A'), classes: ['fire'] })

@@ -64,7 +64,7 @@ export interface Config {
   /** Where confirmed fire alarms are forwarded (the 119 command center); null: not forwarded. docs/NOTIFICATIONS.md */
   forward119: { url: string; secret: string; timeoutMs: number; attempts: number } | null
   /** Webhook deliveries: how long a receiver may take, how many attempts, first retry delay (doubling). */
-  webhooks: { timeoutMs: number; attempts: number; backoffMs: number }
+  webhooks: { timeoutMs: number; attempts: number; backoffMs: number; concurrency: number }
 }
 
 /** The installation root (where package.json, devices/ and the migrations live), from src/ or dist/src/. */
@@ -206,7 +206,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     webhooks: {
       timeoutMs: ms(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
       attempts: count(env, 'WEBHOOK_ATTEMPTS', 12, 1, 50),
-      backoffMs: ms(env, 'WEBHOOK_BACKOFF_MS', 1000, 10, 3_600_000)
+      backoffMs: ms(env, 'WEBHOOK_BACKOFF_MS', 1000, 10, 3_600_000),
+      // Deliveries at once: each may wait WEBHOOK_TIMEOUT_MS on a receiver that stopped answering.
+      concurrency: count(env, 'WEBHOOK_CONCURRENCY', 50, 1, 500)
     }
   }
   return Object.freeze(config)

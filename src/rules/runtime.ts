@@ -65,7 +65,7 @@ export function buildRulesRuntime(o: {
   const { config, log, pool, redis, store, rules, profiles } = o
   const alerts = new AlertService(new AlertRepository(pool, o.audit ?? null), log.child({ component: 'alerts' }))
   const risk = new RiskService({ pool, store, log: log.child({ component: 'risk' }) })
-  const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs })
+  const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs, webhookConcurrency: config.webhooks.concurrency })
   // The MQTT copy is made by the broker's thread from the live channel (app.ts), whichever thread changed the alert.
   const live = new LivePublisher(redis, config.redisPrefix, () => null, log.child({ component: 'live' }))
   alerts.on('live', (alert, change) => live.publish(alert, change))
