@@ -6,6 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
 import { startTestApp, waitFor, type TestApp } from './helpers/env.js'
 import { Receiver } from './helpers/receiver.js'
 import type { Webhook } from '../schemas/webhooks.js'
@@ -171,6 +172,26 @@ describe('delivery', () => {
     } finally {
       await silent.stop()
     }
+  })
+
+  it('keeps a delivery out of attempts as a dead letter although PostgreSQL refused it at that moment', async () => {
+    failing.otherwise = 503
+    const w = await create({ name: 'down while the database is', url: failingUrl, jurisdictionId: district('A'), classes: ['fire'] })
+    const db = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${t.names.database}` })
+    await db.connect()
+    try {
+      // The dead letters' table is away (a failover, a lock timeout): recording the last attempt's failure fails.
+      await db.query('ALTER TABLE webhook_dead_letters RENAME TO webhook_dead_letters_away')
+      await raise(units.A, 'fire')
+      await waitFor(async () => payloads(failing, w.body.id).length >= 3, 20_000)
+      await new Promise((r) => setTimeout(r, 700))
+    } finally {
+      await db.query('ALTER TABLE webhook_dead_letters_away RENAME TO webhook_dead_letters')
+      await db.end()
+    }
+    const dead = await waitFor(async () => (await t.api<{ items: { attempts: number; lastStatus: number }[] }>('GET', `/api/v1/webhooks/dead-letters?webhookId=${w.body.id}`)).body.items[0], 15_000)
+    expect(dead).toMatchObject({ attempts: 3, lastStatus: 503 })
+    await t.api('DELETE', `/api/v1/webhooks/${w.body.id}`)
   })
 
   it('sends a dead letter again once however many retries race, and lists it again when it fails again', async () => {
