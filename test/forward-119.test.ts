@@ -5,6 +5,7 @@
  * on the alert, a redirect is a failure and is not followed, and a confirmation is forwarded once.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createUnitAt, loginAt, ROOT_USER, startTestApp, waitFor, type TestApp } from './helpers/env.js'
 import { LiveClient } from './helpers/live-client.js'
@@ -156,6 +157,27 @@ describe('119 forward', () => {
       expect(records.map((x) => [x.data.attempt, x.data.final])).toEqual([[1, false], [2, false], [3, true]])
     } finally {
       live.ws.close()
+    }
+  })
+
+  it('arrives within 3 s although PostgreSQL fails the forward once the confirmation is in', async () => {
+    const alert = await fire()
+    const db = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${t.names.database}` })
+    await db.connect()
+    receiver.script = [500]
+    try {
+      expect((await t.api('POST', `/api/v1/alerts/${alert.id}/confirm`, {})).status).toBe(200)
+      const replied = Date.now()
+      // The database goes away for the forward's reads and records (a failover, say) right after the confirmation.
+      await db.query('ALTER TABLE units RENAME TO units_away')
+      await db.query('ALTER TABLE alert_transitions RENAME TO alert_transitions_away')
+      const ok = await receiver.waitFor((q) => q.status === 200 && JSON.parse(q.body).alert?.id === alert.id, 5000)
+      expect(ok.at - replied).toBeLessThan(3000)
+      expect(JSON.parse(ok.body)).toMatchObject({ alert: { id: alert.id, confirmedBy: 'root' }, unit: { id: unitId, address: '1 Test Road' } })
+    } finally {
+      await db.query('ALTER TABLE IF EXISTS alert_transitions_away RENAME TO alert_transitions')
+      await db.query('ALTER TABLE IF EXISTS units_away RENAME TO units')
+      await db.end()
     }
   })
 
