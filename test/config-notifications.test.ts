@@ -21,6 +21,7 @@ describe('notification configuration', () => {
     [{ FORWARD_119_URL: 'https://119.example/a' }, /FORWARD_119_SECRET is required/],
     [{ FORWARD_119_SECRET: SECRET }, /FORWARD_119_URL is required/],
     [{ FORWARD_119_URL: 'ftp://119.example/a', FORWARD_119_SECRET: SECRET }, /FORWARD_119_URL="ftp/],
+    [{ FORWARD_119_URL: 'https://gw:pa55@119.example/a', FORWARD_119_SECRET: SECRET }, /^(?!.*pa55).*FORWARD_119_URL="\*\*\*" is invalid/s],
     [{ FORWARD_119_URL: 'https://119.example/a', FORWARD_119_SECRET: 'short' }, /FORWARD_119_SECRET="\*\*\*" is invalid/],
     // GB 50440's 3 s is the whole budget: one attempt may not take longer.
     [{ FORWARD_119_TIMEOUT_MS: '5000' }, /FORWARD_119_TIMEOUT_MS="5000" is invalid/],

@@ -8,6 +8,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import pg from 'pg'
 import { startTestApp, waitFor, type TestApp } from './helpers/env.js'
+import { deliver } from '../src/notifications/http-delivery.js'
 import { Receiver } from './helpers/receiver.js'
 import type { Webhook } from '../schemas/webhooks.js'
 
@@ -194,6 +195,12 @@ describe('delivery', () => {
     await t.api('DELETE', `/api/v1/webhooks/${w.body.id}`)
   })
 
+  it('never puts a password of the URL in the error it records and logs', async () => {
+    const r = await deliver({ url: `${okUrl.replace('http://', 'http://user:pa55@')}`, secret: 's', deliveryId: 'd', event: 'notification', body: '{}', timeoutMs: 1000 })
+    expect(r.ok).toBe(false)
+    expect(JSON.stringify(r)).not.toContain('pa55')
+  })
+
   it('sends a dead letter again once however many retries race, and lists it again when it fails again', async () => {
     failing.otherwise = 503
     const w = await create({ name: 'still down', url: failingUrl, jurisdictionId: district('A'), classes: ['fire'] })
@@ -243,6 +250,7 @@ describe('the API', () => {
   const bad: [string, Record<string, unknown>, string][] = [
     ['a URL that is not http(s)', { ...valid(), url: 'ftp://example.test/x' }, 'url'],
     ['no URL', { ...valid(), url: undefined }, 'url'],
+    ['a URL with a password', { ...valid(), url: 'https://user:pa55@example.test/hook?at=x@y' }, 'url'],
     ['no classes', { ...valid(), classes: [] }, 'classes'],
     ['the test class', { ...valid(), classes: ['test'] }, 'classes.0'],
     ['an unknown jurisdiction', { ...valid(), jurisdictionId: 'nowhere' }, 'jurisdictionId'],

@@ -233,6 +233,9 @@ function forward119(env: Env): Config['forward119'] {
     return null
   }
   const target = url(env, 'FORWARD_119_URL', '', ['http:', 'https:'])
+  // fetch refuses user:password@ and names the whole URL in its error, which would go to the logs and the alerts.
+  const { username, password } = new URL(target)
+  if (username || password) bad('FORWARD_119_URL', '***', 'a URL without user:password@ (put a token in the path or query)')
   const key = secret(env, 'FORWARD_119_SECRET') ?? required(env, 'FORWARD_119_SECRET')
   return { url: target, secret: key, timeoutMs, attempts }
 }
