@@ -58,7 +58,8 @@ export class Forward119 {
    */
   readonly onAlertChange = async (alert: Alert, change: AlertChange): Promise<void> => {
     if (change !== 'confirmed' || alert.class !== 'fire' || !this.d.target) return
-    const unit = await this.registry.getUnit(alert.unitId)
+    // Not read now (PostgreSQL failing this instant): the handler reads it, rather than the forward wait for a redispatch.
+    const unit = await this.registry.getUnit(alert.unitId).catch(() => undefined)
     await this.d.jobs.enqueue('forward119', 'forward', jobId('fwd119', alert.id), { alertId: alert.id, alert, unit }, { attempts: this.d.target.attempts, backoff: { type: 'fast' } })
   }
 
@@ -74,7 +75,7 @@ export class Forward119 {
     // Jobs enqueued before the alert travelled with them read it here.
     const alert = data.alert ?? (await this.readAlert(alertId))
     if (!alert) return
-    const unit = data.alert ? (data.unit ?? null) : await this.registry.getUnit(alert.unitId)
+    const unit = data.unit !== undefined ? data.unit : await this.registry.getUnit(alert.unitId)
     // Unknown while PostgreSQL is away: sent anyway, the receiver drops a delivery id it already has.
     if (await this.delivered(alertId).catch((err: unknown) => (this.d.log.warn({ err, alertId }, '119 forward: earlier delivery not checked; sending'), false))) return
     const deliveryId = `fwd119-${alertId}`
