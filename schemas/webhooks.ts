@@ -10,7 +10,13 @@ const Classes = Type.Array(Type.Union(WEBHOOK_CLASSES.map((c) => Type.Literal(c)
   uniqueItems: true,
   description: 'alert classes whose notifications it receives'
 })
-const Url = Type.String({ format: 'uri', pattern: '^https?://', maxLength: 2000, description: 'http(s) URL the deliveries are POSTed to' })
+// No user:password@ (the authority holds no '@'): fetch refuses such a URL, naming it whole in an error that is logged.
+const Url = Type.String({
+  format: 'uri',
+  pattern: '^https?://[^/?#@]+([/?#].*)?$',
+  maxLength: 2000,
+  description: 'http(s) URL the deliveries are POSTed to, without user:password@ (a token goes in the path or query)'
+})
 const Name = Type.String({ minLength: 1, maxLength: 200 })
 
 export const WebhookCreate = Type.Object(

@@ -5,8 +5,10 @@
  * on the alert, a redirect is a failure and is not followed, and a confirmation is forwarded once.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
+import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createUnitAt, startTestApp, waitFor, type TestApp } from './helpers/env.js'
+import { createUnitAt, loginAt, ROOT_USER, startTestApp, waitFor, type TestApp } from './helpers/env.js'
+import { LiveClient } from './helpers/live-client.js'
 import { Receiver } from './helpers/receiver.js'
 import type { Alert, AlertTransition } from '../schemas/alerts.js'
 
@@ -19,7 +21,7 @@ let seq = 0
 beforeAll(async () => {
   receiver = new Receiver()
   const port = await receiver.start()
-  t = await startTestApp(undefined, { RULE_ENGINE: 'true', FORWARD_119_URL: `http://127.0.0.1:${port}/119/alarms`, FORWARD_119_SECRET: SECRET })
+  t = await startTestApp(undefined, { RULE_ENGINE: 'true', FORWARD_119_URL: `http://127.0.0.1:${port}/119/alarms`, FORWARD_119_SECRET: SECRET, FORWARD_119_ATTEMPTS: '3' })
   unitId = await createUnitAt(t.api)
 })
 afterAll(async () => {
@@ -123,6 +125,60 @@ describe('119 forward', () => {
       ['forward_119_failed', null, 'no answer within 1000 ms'],
       ['forwarded_119', 200, null]
     ])
+  })
+
+  it('forwards a fire resolved as real without a confirmation first, and nothing for a false alarm', async () => {
+    const real = await fire()
+    const r = await t.api<Alert>('POST', `/api/v1/alerts/${real.id}/resolve`, { disposition: 'real_fire', comment: 'put out' })
+    const replied = Date.now()
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({ status: 'resolved', disposition: 'real_fire', confirmedBy: 'root' })
+    const ok = await receiver.waitFor((q) => q.status === 200 && JSON.parse(q.body).alert?.id === real.id)
+    expect(ok.at - replied).toBeLessThan(3000)
+    expect(JSON.parse(ok.body)).toMatchObject({ confirmedBy: 'root', alert: { id: real.id } })
+    expect((await history(real.id)).map((x) => x.action)).toEqual(expect.arrayContaining(['acknowledged', 'confirmed', 'resolved', 'forwarded_119']))
+
+    const falseAlarm = await fire()
+    expect((await t.api('POST', `/api/v1/alerts/${falseAlarm.id}/resolve`, { disposition: 'false_alarm' })).status).toBe(200)
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(receiver.requests.filter((q) => JSON.parse(q.body).alert?.id === falseAlarm.id)).toHaveLength(0)
+  })
+
+  it('tells the consoles at once when the forward gives up, so an operator phones 119', async () => {
+    const alert = await fire()
+    const { accessToken } = await loginAt(`http://127.0.0.1:${t.httpPort}`, ROOT_USER.username, ROOT_USER.password)
+    const live = await LiveClient.open(t.httpPort, accessToken)
+    try {
+      receiver.script = [503, 503, 503]
+      expect((await t.api('POST', `/api/v1/alerts/${alert.id}/confirm`, {})).status).toBe(200)
+      const gaveUp = await live.next((m) => m.type === 'alert' && m.change === 'forward_119_gave_up', 10_000)
+      expect(gaveUp).toMatchObject({ alert: { id: alert.id, unitId } })
+      const records = (await history(alert.id)).filter((x) => x.action === 'forward_119_failed')
+      expect(records.map((x) => [x.data.attempt, x.data.final])).toEqual([[1, false], [2, false], [3, true]])
+    } finally {
+      live.ws.close()
+    }
+  })
+
+  it('arrives within 3 s although PostgreSQL fails the forward once the confirmation is in', async () => {
+    const alert = await fire()
+    const db = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${t.names.database}` })
+    await db.connect()
+    receiver.script = [500]
+    try {
+      expect((await t.api('POST', `/api/v1/alerts/${alert.id}/confirm`, {})).status).toBe(200)
+      const replied = Date.now()
+      // The database goes away for the forward's reads and records (a failover, say) right after the confirmation.
+      await db.query('ALTER TABLE units RENAME TO units_away')
+      await db.query('ALTER TABLE alert_transitions RENAME TO alert_transitions_away')
+      const ok = await receiver.waitFor((q) => q.status === 200 && JSON.parse(q.body).alert?.id === alert.id, 5000)
+      expect(ok.at - replied).toBeLessThan(3000)
+      expect(JSON.parse(ok.body)).toMatchObject({ alert: { id: alert.id, confirmedBy: 'root' }, unit: { id: unitId, address: '1 Test Road' } })
+    } finally {
+      await db.query('ALTER TABLE IF EXISTS alert_transitions_away RENAME TO alert_transitions')
+      await db.query('ALTER TABLE IF EXISTS units_away RENAME TO units')
+      await db.end()
+    }
   })
 
   it('forwards a confirmation once, and nothing for an alert confirmed again', async () => {

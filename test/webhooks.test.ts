@@ -6,7 +6,9 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
 import { startTestApp, waitFor, type TestApp } from './helpers/env.js'
+import { deliver } from '../src/notifications/http-delivery.js'
 import { Receiver } from './helpers/receiver.js'
 import type { Webhook } from '../schemas/webhooks.js'
 
@@ -152,6 +154,74 @@ describe('delivery', () => {
     expect((await t.api<{ total: number }>('GET', `/api/v1/webhooks/dead-letters?webhookId=${w.body.id}`)).body.total).toBe(0)
     await waitFor(async () => /firewatch_webhook_deliveries_total\{outcome="dead_lettered"\} [1-9]/.test(await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()))
   })
+
+  it('does not let a receiver that stopped answering hold up the other webhooks', async () => {
+    const silent = new Receiver()
+    silent.stall = 1_000_000
+    const silentUrl = `http://127.0.0.1:${await silent.start()}/hangs`
+    try {
+      // A dead integrator subscribed many times over (or many dead ones): each delivery waits WEBHOOK_TIMEOUT_MS (1 s).
+      const ids: string[] = []
+      for (let i = 0; i < 20; i++) ids.push((await create({ name: `hangs ${i}`, url: silentUrl, jurisdictionId: district('A'), classes: ['fire'] })).body.id)
+      const healthy = await create({ name: 'healthy', url: okUrl, jurisdictionId: district('A'), classes: ['fire'] })
+      ids.push(healthy.body.id)
+      const raised = Date.now()
+      const fire = (await raise(units.A, 'fire')).alert
+      const got = await ok.waitFor((q) => (JSON.parse(q.body) as Payload).webhookId === healthy.body.id && (JSON.parse(q.body) as Payload).items.some((i) => i.alertId === fire.id))
+      expect(got.at - raised).toBeLessThan(800)
+      for (const id of ids) await t.api('DELETE', `/api/v1/webhooks/${id}`)
+    } finally {
+      await silent.stop()
+    }
+  })
+
+  it('keeps a delivery out of attempts as a dead letter although PostgreSQL refused it at that moment', async () => {
+    failing.otherwise = 503
+    const w = await create({ name: 'down while the database is', url: failingUrl, jurisdictionId: district('A'), classes: ['fire'] })
+    const db = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:5432/${t.names.database}` })
+    await db.connect()
+    try {
+      // The dead letters' table is away (a failover, a lock timeout): recording the last attempt's failure fails.
+      await db.query('ALTER TABLE webhook_dead_letters RENAME TO webhook_dead_letters_away')
+      await raise(units.A, 'fire')
+      await waitFor(async () => payloads(failing, w.body.id).length >= 3, 20_000)
+      await new Promise((r) => setTimeout(r, 700))
+    } finally {
+      await db.query('ALTER TABLE webhook_dead_letters_away RENAME TO webhook_dead_letters')
+      await db.end()
+    }
+    const dead = await waitFor(async () => (await t.api<{ items: { attempts: number; lastStatus: number }[] }>('GET', `/api/v1/webhooks/dead-letters?webhookId=${w.body.id}`)).body.items[0], 15_000)
+    expect(dead).toMatchObject({ attempts: 3, lastStatus: 503 })
+    await t.api('DELETE', `/api/v1/webhooks/${w.body.id}`)
+  })
+
+  it('never puts a password of the URL in the error it records and logs', async () => {
+    const r = await deliver({ url: `${okUrl.replace('http://', 'http://user:pa55@')}`, secret: 's', deliveryId: 'd', event: 'notification', body: '{}', timeoutMs: 1000 })
+    expect(r.ok).toBe(false)
+    expect(JSON.stringify(r)).not.toContain('pa55')
+  })
+
+  it('sends a dead letter again once however many retries race, and lists it again when it fails again', async () => {
+    failing.otherwise = 503
+    const w = await create({ name: 'still down', url: failingUrl, jurisdictionId: district('A'), classes: ['fire'] })
+    await raise(units.A, 'fire')
+    type Dead = { id: string; deliveryId: string; attempts: number }
+    const listed = async () => (await t.api<{ items: Dead[] }>('GET', `/api/v1/webhooks/dead-letters?webhookId=${w.body.id}`)).body.items
+    const dead = await waitFor(async () => (await listed())[0], 20_000)
+    const sent = () => payloads(failing, w.body.id).length
+    expect(sent()).toBe(3)
+
+    // An operator double-clicks (or two admins click): one retry, not one per click.
+    const replies = await Promise.all([1, 2, 3, 4].map(() => t.api('POST', `/api/v1/webhooks/dead-letters/${dead.id}/retry`)))
+    expect(replies.map((r) => r.status).sort()).toEqual([202, 404, 404, 404])
+    // It fails again: back on the list after exactly one more round of attempts.
+    const back = await waitFor(async () => (await listed()).find((d) => d.deliveryId === dead.deliveryId), 20_000)
+    expect(back).toMatchObject({ attempts: 3 })
+    await new Promise((r) => setTimeout(r, 500))
+    expect(sent()).toBe(6)
+    expect(await listed()).toHaveLength(1)
+    await t.api('DELETE', `/api/v1/webhooks/${w.body.id}`)
+  })
 })
 
 describe('the API', () => {
@@ -180,6 +250,7 @@ describe('the API', () => {
   const bad: [string, Record<string, unknown>, string][] = [
     ['a URL that is not http(s)', { ...valid(), url: 'ftp://example.test/x' }, 'url'],
     ['no URL', { ...valid(), url: undefined }, 'url'],
+    ['a URL with a password', { ...valid(), url: 'https://user:pa55@example.test/hook?at=x@y' }, 'url'],
     ['no classes', { ...valid(), classes: [] }, 'classes'],
     ['the test class', { ...valid(), classes: ['test'] }, 'classes.0'],
     ['an unknown jurisdiction', { ...valid(), jurisdictionId: 'nowhere' }, 'jurisdictionId'],

@@ -3,7 +3,7 @@ import { h, mount } from './dom.js'
 import { t, toggleLang, onLangChange, getLang } from './i18n.js'
 import { ApiError, currentUser, login, logout, onSessionChange } from './api.js'
 import { connectLive } from './live.js'
-import { clearAlerts, onAlertsChange, openFires, putAlert, reloadAlerts } from './alert-store.js'
+import { alertTitle, clearAlerts, onAlertsChange, openFires, putAlert, reloadAlerts, unitName } from './alert-store.js'
 import { isMuted, setMuted, unlockAudio } from './alarm-sound.js'
 import { render as renderAlerts, showAlerts } from './views/alerts.js'
 import { showRisk } from './views/risk.js'
@@ -14,6 +14,8 @@ const app = document.getElementById('app')
 let stopLive = null
 let liveState = 'connecting'
 let notice = null
+/** The last 119 forward the server gave up on: the operator must phone 119. */
+let phone119 = null
 let loggingOut = false
 const main = h('main', { id: 'view' })
 const header = h('header', { class: 'top' })
@@ -41,6 +43,7 @@ function drawHeader() {
       h('span', { class: 'user' }, `${user.displayName ?? user.username} · ${t(`role_${user.role}`)}`),
       h('button', { type: 'button', class: 'btn', id: 'logout', onclick: () => { loggingOut = true; void logout() } }, t('logout'))
     ),
+    phone119 && h('div', { class: 'notice phone-119', role: 'alert' }, phone119),
     notice && h('div', { class: 'notice' }, notice)
   )
 }
@@ -93,10 +96,16 @@ function showLogin(message) {
 async function start() {
   mount(app, header, main)
   notice = null
+  phone119 = null
   await reloadAlerts().catch(() => undefined)
   stopLive = connectLive({
     onMessage: (msg) => {
       if (msg.type === 'alert') putAlert(msg.alert)
+      // The server could not reach the 119 command center: the operator must phone (GB 50440). Stays until a reload.
+      if (msg.type === 'alert' && msg.change === 'forward_119_gave_up') {
+        phone119 = `${t('forward119GaveUp')} — ${unitName(msg.alert.unitId)} · ${alertTitle(msg.alert)}`
+        drawHeader()
+      }
       // A device went online or offline: the page showing it reloads.
       const { name, id } = route()
       if (msg.type === 'device' && ((name === 'units' && id === msg.unitId) || (name === 'devices' && id === msg.deviceId))) void drawView()

@@ -55,6 +55,8 @@ export type AlertChange =
   | 'confirmed'
   | 'resolved'
   | 'isolation_set'
+  /** Live channel only (no state change): the 119 forward gave up, an operator must phone 119. */
+  | 'forward_119_gave_up'
 
 export interface AlertResult {
   alert: Alert

@@ -38,7 +38,16 @@ export class AlertService {
     return this.emit(this.repo.confirm(id, actor, comment))
   }
 
-  resolve(id: string, actor: string, disposition: OperatorDisposition, comment: string | null = null): Promise<AlertResult> {
+  /**
+   * A fire alert closed as a real fire without a confirmation first is confirmed on the way (its own change, so the
+   * 119 forward hears of it): GB 50440 wants every confirmed fire alarm at the 119 command center, whichever button
+   * the operator pressed.
+   */
+  async resolve(id: string, actor: string, disposition: OperatorDisposition, comment: string | null = null): Promise<AlertResult> {
+    if (disposition === 'real_fire') {
+      const a = await this.repo.get(id)
+      if (a && a.class === 'fire' && a.status !== 'resolved' && !a.confirmedAt) await this.confirm(id, actor, comment)
+    }
     return this.emit(this.repo.resolve(id, actor, disposition, comment))
   }
 

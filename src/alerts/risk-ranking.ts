@@ -1,13 +1,18 @@
 /**
  * Units ranked by their latest risk score, with their open alerts and offline devices: one query for a whole
  * jurisdiction instead of one `GET /units/{id}/risk` per unit. Units never scored yet are scored first (a few per
- * call), as `GET /units/{id}/risk` would, so the ranking covers them.
+ * call, waited for a second at most), as `GET /units/{id}/risk` would, so the ranking covers them.
  */
 import type { RiskService } from './risk.js'
 import type { RankedUnit, RiskRankingQuery } from '../../schemas/risk-ranking.js'
 
 /** Units scored on demand by one call at most; any others rank last (score null) until a later call. */
 const SCORE_ON_DEMAND = 50
+/**
+ * How long a call waits for those scores. Each reads InfluxDB (10 s timeout) three at a time: with InfluxDB slow or down,
+ * waiting for 50 would hold the console's page for minutes. Scores not done by then keep computing and show next time.
+ */
+const SCORE_WAIT_MS = 1000
 
 // $1 the caller's scope (null: all), $2 the jurisdiction asked for (null: all); then $3 limit, $4 offset.
 const IN_SCOPE = `
@@ -39,7 +44,12 @@ export async function rankUnits(risk: RiskService, q: RiskRankingQuery, scope: s
   const scopeArgs = [scope, q.jurisdictionId ?? null]
   const unscored = await pool.query<{ id: string }>(UNSCORED_SQL, [...scopeArgs, SCORE_ON_DEMAND])
   // schedule() never rejects and runs a few units at once, sharing the pool with the rule engine.
-  await Promise.all(unscored.rows.map(({ id }) => risk.schedule(id)))
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    Promise.all(unscored.rows.map(({ id }) => risk.schedule(id))),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, SCORE_WAIT_MS)))
+  ])
+  clearTimeout(timer)
   const { rows } = await pool.query(RANKING_SQL, [...scopeArgs, q.limit, q.offset])
   return {
     items: (rows as Row[]).map((r) => ({

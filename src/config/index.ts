@@ -62,9 +62,9 @@ export interface Config {
   /** Lifetime of a refresh token, seconds. @defaultValue 604800 (7 days) */
   refreshTokenTtlS: number
   /** Where confirmed fire alarms are forwarded (the 119 command center); null: not forwarded. docs/NOTIFICATIONS.md */
-  forward119: { url: string; secret: string; timeoutMs: number } | null
+  forward119: { url: string; secret: string; timeoutMs: number; attempts: number } | null
   /** Webhook deliveries: how long a receiver may take, how many attempts, first retry delay (doubling). */
-  webhooks: { timeoutMs: number; attempts: number; backoffMs: number }
+  webhooks: { timeoutMs: number; attempts: number; backoffMs: number; concurrency: number }
 }
 
 /** The installation root (where package.json, devices/ and the migrations live), from src/ or dist/src/. */
@@ -206,7 +206,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     webhooks: {
       timeoutMs: ms(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
       attempts: count(env, 'WEBHOOK_ATTEMPTS', 12, 1, 50),
-      backoffMs: ms(env, 'WEBHOOK_BACKOFF_MS', 1000, 10, 3_600_000)
+      backoffMs: ms(env, 'WEBHOOK_BACKOFF_MS', 1000, 10, 3_600_000),
+      // Deliveries at once: each may wait WEBHOOK_TIMEOUT_MS on a receiver that stopped answering.
+      concurrency: count(env, 'WEBHOOK_CONCURRENCY', 50, 1, 500)
     }
   }
   return Object.freeze(config)
@@ -224,13 +226,18 @@ function count(env: Env, name: string, fallback: number, min: number, max: numbe
 function forward119(env: Env): Config['forward119'] {
   // GB 50440: the forward must arrive within 3 s, so one attempt may take at most that.
   const timeoutMs = ms(env, 'FORWARD_119_TIMEOUT_MS', 1000, 50, 3000)
+  // 30 attempts: one to one and a half minutes of retries before the operators are told to phone 119.
+  const attempts = count(env, 'FORWARD_119_ATTEMPTS', 30, 1, 100)
   if (!env.FORWARD_119_URL) {
     if (env.FORWARD_119_SECRET) required(env, 'FORWARD_119_URL')
     return null
   }
   const target = url(env, 'FORWARD_119_URL', '', ['http:', 'https:'])
+  // fetch refuses user:password@ and names the whole URL in its error, which would go to the logs and the alerts.
+  const { username, password } = new URL(target)
+  if (username || password) bad('FORWARD_119_URL', '***', 'a URL without user:password@ (put a token in the path or query)')
   const key = secret(env, 'FORWARD_119_SECRET') ?? required(env, 'FORWARD_119_SECRET')
-  return { url: target, secret: key, timeoutMs }
+  return { url: target, secret: key, timeoutMs, attempts }
 }
 
 function readFileOr(file: string, name: string): Buffer {

@@ -8,6 +8,7 @@ import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import type { Pool } from '../store/postgres.js'
 import type { Jobs } from '../rules/jobs.js'
+import type { LivePublisher } from '../alerts/live.js'
 import { LogConsumer } from '../ingest/log-consumer.js'
 import { outboxStream } from '../alerts/notifier.js'
 import { WebhookRepository } from './webhook-repository.js'
@@ -27,11 +28,11 @@ export class Notifications {
   private readonly dispatcher: WebhookDispatcher | null = null
   private readonly connection: Redis | null = null
 
-  constructor(o: { config: Readonly<Config>; log: Logger; pool: Pool; jobs: Jobs; runWorkers: boolean }) {
+  constructor(o: { config: Readonly<Config>; log: Logger; pool: Pool; jobs: Jobs; runWorkers: boolean; live?: Pick<LivePublisher, 'publish'> }) {
     const { config, log, pool, jobs } = o
     this.repo = new WebhookRepository(pool)
     this.delivery = new WebhookDelivery({ jobs, repo: this.repo, log, settings: config.webhooks })
-    this.forward = new Forward119({ pool, jobs, log, target: config.forward119 })
+    this.forward = new Forward119({ pool, jobs, log, target: config.forward119, live: o.live })
     if (!o.runWorkers) return
     // The outbox reader's blocking reads hold a connection of their own.
     this.connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })

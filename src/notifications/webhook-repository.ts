@@ -136,8 +136,10 @@ export class WebhookRepository {
     return rows[0] ? toDeadLetter(rows[0] as Row) : null
   }
 
-  async deleteDeadLetter(id: string, db: Queryable = this.pool): Promise<void> {
-    await db.query('DELETE FROM webhook_dead_letters WHERE id = $1', [id])
+  /** Whether it was there to delete (of two calls at once, one gets true). */
+  async deleteDeadLetter(id: string, db: Queryable = this.pool): Promise<boolean> {
+    const { rows } = await db.query('DELETE FROM webhook_dead_letters WHERE id = $1 RETURNING id', [id])
+    return rows.length > 0
   }
 
   async jurisdictionExists(id: string): Promise<boolean> {

@@ -21,6 +21,12 @@ export interface JobsConfig {
   log: Logger
   /** How often the sweep job runs. */
   sweepEveryMs: number
+  /**
+   * Jobs of the webhooks queue run at once. Deliveries wait on receivers (up to WEBHOOK_TIMEOUT_MS each), so one
+   * receiver that stops answering holds a slot per delivery: with few slots it delays every other webhook.
+   * @defaultValue 50
+   */
+  webhookConcurrency?: number
 }
 
 /**
@@ -97,7 +103,7 @@ export class Jobs {
           if (!fn) throw new Error(`no handler for job ${job.name} on queue ${name}`)
           await fn(job.data as Record<string, unknown>, job)
         },
-        { connection, prefix: this.cfg.prefix, concurrency: name === 'timers' ? 4 : 8, autorun: true, settings: { backoffStrategy } }
+        { connection, prefix: this.cfg.prefix, concurrency: name === 'timers' ? 4 : name === 'webhooks' ? (this.cfg.webhookConcurrency ?? 50) : 8, autorun: true, settings: { backoffStrategy } }
       )
       worker.on('failed', (job, err) =>
         this.cfg.log.warn({ err, queue: name, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade }, 'job failed')

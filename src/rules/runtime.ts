@@ -65,11 +65,11 @@ export function buildRulesRuntime(o: {
   const { config, log, pool, redis, store, rules, profiles } = o
   const alerts = new AlertService(new AlertRepository(pool, o.audit ?? null), log.child({ component: 'alerts' }))
   const risk = new RiskService({ pool, store, log: log.child({ component: 'risk' }) })
-  const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs })
+  const jobs = new Jobs({ redisUrl: config.redisUrl, prefix: `${config.redisPrefix}bull`, log: log.child({ component: 'jobs' }), sweepEveryMs: config.sweepIntervalMs, webhookConcurrency: config.webhooks.concurrency })
   // The MQTT copy is made by the broker's thread from the live channel (app.ts), whichever thread changed the alert.
   const live = new LivePublisher(redis, config.redisPrefix, () => null, log.child({ component: 'live' }))
   alerts.on('live', (alert, change) => live.publish(alert, change))
-  const notifications = new Notifications({ config, log: log.child({ component: 'notifications' }), pool, jobs, runWorkers: o.runEngine })
+  const notifications = new Notifications({ config, log: log.child({ component: 'notifications' }), pool, jobs, runWorkers: o.runEngine, live })
   // GB 50440: a confirmed fire alarm reaches the 119 command center within 3 s; its forward is enqueued next to the live message.
   alerts.on('forward119', notifications.forward.onAlertChange)
   new Escalation(alerts, jobs, rules, { afterMs: config.escalateAfterMs, remindMs: config.escalateRemindMs })

@@ -121,9 +121,12 @@ export const webhookRoutes =
         if (!(await repo.get(dead.webhookId))?.enabled) {
           throw new FirewatchError('FW_ERR_CONFLICT', `webhook ${dead.webhookId} is disabled; enable it first`, { statusCode: 409 })
         }
-        await notifications.delivery.enqueue(dead.webhookId, dead.deliveryId, dead.body, `${dead.id}-${Date.now()}`)
+        // Taken off the list, sent, then committed: of retries racing, only the one that deleted it sends it; an
+        // enqueue that fails rolls the delete back; and the attempt that fails again, waiting on the deleted row's
+        // lock, lists it again after the commit instead of being deleted by it.
         await audit.transaction(async (c) => {
-          await repo.deleteDeadLetter(dead.id, c)
+          if (!(await repo.deleteDeadLetter(dead.id, c))) throw notFound('dead letter', req.params.id)
+          await notifications.delivery.enqueue(dead.webhookId, dead.deliveryId, dead.body, `${dead.id}-${Date.now()}`)
           const jurisdictionId = (await repo.jurisdictionOf('webhook', dead.webhookId)) ?? null
           const detail = { webhookId: dead.webhookId, deliveryId: dead.deliveryId }
           await audit.record({ actor: req.principal.name, action: 'webhook.dead_letter_retried', subjectKind: 'webhook', subjectId: dead.webhookId, jurisdictionId, detail }, c)
