@@ -5,7 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
+import path from 'node:path'
 import { IngestLog } from '../src/ingest/ingest-log.js'
+import { normalize } from '../src/ingest/normalize.js'
+import { loadProfiles } from '../src/ingest/profiles.js'
 import { LogConsumer, type LogConsumerOptions } from '../src/ingest/log-consumer.js'
 import type { IngestMessage, ReadingItem } from '../src/ingest/types.js'
 import { REDIS_URL, dropRedisPrefix, uniqueNames } from './helpers/env.js'
@@ -144,6 +147,35 @@ describe('the ingest log (Redis Stream)', () => {
       await log.append(telemetry([reading(1, ts + 1), reading(2, ts + 2)]))
       await log.append(telemetry([reading(1, ts + 1), reading(2, ts + 2), reading(3, ts + 3)]))
       expect((await entries()).map((e) => e.items.map((i) => i.seq))).toEqual([[1, 2], [3]])
+    })
+
+    it('numbers an entry that keeps only some of its items (a repeated seq beside items without one)', async () => {
+      const ts = Date.now() - 1000
+      const loose: ReadingItem = { ts, values: { pressure_mpa: 0.31 } }
+      await log.append(telemetry([reading(1, ts), loose]))
+      expect(await log.append(telemetry([reading(1, ts), loose]))).not.toBeNull()
+      expect((await entries()).map((e) => [e.n, e.items])).toEqual([[1, [reading(1, ts), loose]], [2, [loose]]])
+    })
+
+    it("stores a payload sent as is as the device's own bytes, anything normalize changed serialized again", async () => {
+      const profile = loadProfiles(path.resolve('devices')).get('sprinkler_pressure')!
+      const device = { deviceId: 'dev-raw', unitId: 'unit-1', profile: 'sprinkler_pressure' }
+      const ts = Date.now() - 1000
+      const sent = Buffer.from(`{ "ts": ${ts},\n  "seq": 3, "values": {"pressure_mpa": 0.320} }`)
+      const iso = Buffer.from(JSON.stringify({ ts: new Date(ts).toISOString(), seq: 4, values: { pressure_mpa: 0.33 } }))
+      const many = Buffer.from(JSON.stringify([{ ts, seq: 5, values: { pressure_mpa: 0.34 } }]))
+      for (const payload of [sent, iso, many]) {
+        const r = normalize(device, profile, 'telemetry', payload, Date.now())
+        expect(r.ok).toBe(true)
+        if (r.ok) await log.append(r.message, payload)
+      }
+      const raw = (await redis.xrange(log.stream, '-', '+')).map(([, f]) => f[1]!)
+      expect(raw[0]).toContain(sent.toString())
+      expect(raw[1]).toContain(`{"ts":${ts},"seq":4,`)
+      expect((await entries()).map((e) => e.items)).toEqual([[{ ts, seq: 3, values: { pressure_mpa: 0.32 } }], [{ ts, seq: 4, values: { pressure_mpa: 0.33 } }], [{ ts, seq: 5, values: { pressure_mpa: 0.34 } }]])
+      // A resend of the bytes sent as is is still a duplicate.
+      const again = normalize(device, profile, 'telemetry', sent, Date.now())
+      expect(again.ok && (await log.append(again.message, sent))).toBeNull()
     })
 
     it('forgets a (seq, ts) after the dedup window', async () => {

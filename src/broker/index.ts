@@ -165,7 +165,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
         return done(null)
       }
       const message = result.message
-      opts.ingestLog.append(message).then(
+      opts.ingestLog.append(message, packet.payload as Buffer).then(
         () => {
           const status = message.type === 'status' ? message.items[0]!.status === 'online' : null
           presence.seen(device.deviceId, client, status, device.unitId)

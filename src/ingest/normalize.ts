@@ -29,6 +29,14 @@ const MAX_CLOCK_AHEAD_MS = 24 * 3600 * 1000
  */
 const MAX_AGE_MS = 366 * 24 * 3600 * 1000
 
+/**
+ * Items that are their whole payload as the device sent it: a single object whose ts (if any) was already epoch ms.
+ * JSON.parse of those bytes gives the item exactly, so the ingest log may store the bytes instead of serializing the
+ * item again (a copy and the garbage of one JSON.stringify per message). Weak: an item is forgotten with it.
+ */
+const asSent = new WeakSet<object>()
+export const isAsSent = (item: object): boolean => asSent.has(item)
+
 export type NormalizeResult = { ok: true; message: IngestMessage } | ({ ok: false } & Rejection)
 
 function reject(reason: Rejection['reason'], detail: string): NormalizeResult {
@@ -60,9 +68,12 @@ export function normalize(
     return { ok: true, message: { ...base, type, items: [{ ts: rx, status: doc as 'online' | 'offline' }] } }
   }
 
-  const list = (Array.isArray(doc) ? doc : [doc]) as (TelemetryItem | EventItem)[]
+  const single = !Array.isArray(doc)
+  const list = (single ? [doc] : doc) as (TelemetryItem | EventItem)[]
+  let converted = false
   for (const [i, item] of list.entries()) {
     if (item.ts !== undefined) {
+      if (typeof item.ts === 'string') converted = true
       const ts = typeof item.ts === 'number' ? item.ts : Date.parse(item.ts)
       // RFC 3339 allows a leap second (:60) that has no epoch value.
       if (Number.isNaN(ts)) return reject('schema', `item ${i}: ts ${String(item.ts)} is not a representable time`)
@@ -87,5 +98,6 @@ export function normalize(
       return reject('event_not_in_profile', `item ${i}: event ${(item as EventItem).type} is not raised by ${profile.name}`)
     }
   }
+  if (single && !converted) asSent.add(list[0]!)
   return { ok: true, message: { ...base, type, items: list } as IngestMessage }
 }
