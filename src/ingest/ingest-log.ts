@@ -90,11 +90,13 @@ return ids
 /** Messages waiting for the next script call, with the callers waiting for their ids. */
 interface Pending {
   message: IngestMessage
-  /** The payload's own bytes, for a message normalize() marked as sent as is. */
+  /** The payload's own bytes, for a message whose single item normalize() found sent as is. */
   payload: Buffer | undefined
-  resolve: (id: string | null) => void
-  reject: (err: Error) => void
+  done: AppendCallback
 }
+
+/** Called once Redis has the message (id, or null when every item was a duplicate), or with the error. */
+export type AppendCallback = (err: Error | null, id: string | null) => void
 
 export interface IngestLogOptions {
   /** Key prefix (config `REDIS_PREFIX`). */
@@ -146,20 +148,26 @@ export class IngestLog {
    * Append a normalized message. Resolves once Redis has it (then, and only then, may the device be acknowledged).
    * Messages appended in the same turn of the event loop (the packets of one socket read, of many sockets under
    * load) go to Redis in one script call: one round trip and one script run instead of one each.
-   * @param payload the device's payload the message was normalized from: when normalize() marked its item as sent
-   *   as is, the entry holds these bytes instead of the item serialized again.
+   * @param payload the device's payload the message was normalized from, passed right after normalize() accepted
+   *   it: when its single item was sent as is, the entry holds these bytes instead of the item serialized again.
    * @returns the stream id, or null when every item was a duplicate.
    */
   append(message: IngestMessage, payload?: Buffer): Promise<string | null> {
-    return new Promise((resolve, reject) => {
-      // A message that would take the batch past its item budget starts the next batch.
-      if (this.pending.length > 0 && this.pendingItems + message.items.length > this.maxBatchItems) this.flush()
-      this.pending.push({ message, payload, resolve, reject })
-      this.pendingItems += message.items.length
-      if (this.pending.length >= this.maxBatch || this.pendingItems >= this.maxBatchItems) this.flush()
-      else if (this.pending.length === 1) setImmediate(() => this.flush())
-    })
+    return new Promise((resolve, reject) => this.appendThen(message, payload, (err, id) => (err ? reject(err) : resolve(id))))
   }
+
+  /** {@link append} with a callback: the broker's path, one promise and its reactions fewer per message. */
+  appendThen(message: IngestMessage, payload: Buffer | undefined, done: AppendCallback): void {
+    // A message that would take the batch past its item budget starts the next batch.
+    if (this.pending.length > 0 && this.pendingItems + message.items.length > this.maxBatchItems) this.flush()
+    const asSent = payload !== undefined && message.items.length === 1 && isAsSent(message.items[0]!)
+    this.pending.push({ message, payload: asSent ? payload : undefined, done })
+    this.pendingItems += message.items.length
+    if (this.pending.length >= this.maxBatch || this.pendingItems >= this.maxBatchItems) this.flush()
+    else if (this.pending.length === 1) setImmediate(this.flushLater)
+  }
+
+  private readonly flushLater = () => this.flush()
 
   private flush(): void {
     const batch = this.pending
@@ -186,8 +194,6 @@ export class IngestLog {
         const headBytes = data.length - start
         data.string('"items":[')
         const items = message.items as IngestItem[]
-        // A single item that is the whole payload, unchanged by validation, is stored as the device's own bytes.
-        const sent = payload !== undefined && items.length === 1 && isAsSent(items[0]!) ? payload : undefined
         let numbered = false
         let lines = ''
         for (let i = 0; i < items.length; i++) {
@@ -201,7 +207,8 @@ export class IngestLog {
           else if (item.ts !== undefined) member = `${seq}:${item.ts}`
           else member = contentMember(seq, (json = JSON.stringify(item)))
           // The content hash is of the serialized item, so such an item is stored serialized as before.
-          if (sent && json === undefined) data.bytes(sent)
+          // A single item that is the whole payload, unchanged by validation, is stored as the device's own bytes.
+          if (payload && json === undefined) data.bytes(payload)
           else data.string(json ?? JSON.stringify(item))
           lines += `${member} ${at} ${data.length - start - at}\n`
         }
@@ -214,14 +221,23 @@ export class IngestLog {
       const cmd = (this.redis as unknown as Record<string, (...a: (string | number | Buffer)[]) => Promise<string[]>>).fwIngestAppend!
       cmd.call(this.redis, keys.length, ...keys, String(Date.now()), String(this.windowMs), data.bytesWritten(), index).then(
         (ids) => {
-          batch.forEach((p, i) => p.resolve(ids[i] || null))
+          // A callback that throws must not keep the rest of the batch from being acknowledged.
+          let thrown: unknown
+          for (let i = 0; i < batch.length; i++) {
+            try {
+              batch[i]!.done(null, ids[i] || null)
+            } catch (err) {
+              thrown ??= err
+            }
+          }
           this.appended += ids.filter(Boolean).length
+          if (thrown !== undefined) throw thrown
         },
-        (err: Error) => batch.forEach((p) => p.reject(err))
+        (err: Error) => batch.forEach((p) => p.done(err, null))
       )
     } catch (err) {
       // Whatever failed while building or sending the call fails every message of the batch: none is acknowledged.
-      for (const p of batch) p.reject(err as Error)
+      for (const p of batch) p.done(err as Error, null)
     }
   }
 
