@@ -123,6 +123,34 @@ describe('the ingest log (Redis Stream)', () => {
       expect((await entries()).map((e) => e.id)).toEqual(ids.filter((id) => id !== null))
     })
 
+    it('sends the messages of later turns together while a call is in flight, and answers each', async () => {
+      // A stand-in for Redis whose replies come when the test says: the timing is the test's, not the machine's.
+      const calls: { messages: number; answer: () => void }[] = []
+      const fake = {
+        defineCommand: () => undefined,
+        fwIngestAppend: (...args: unknown[]) =>
+          new Promise<string[]>((resolve) => {
+            const messages = String(args.at(-1)).split('\n').filter((l) => / \d+ \d+ \d+$/.test(l) && l.split(' ').length === 6).length
+            calls.push({ messages, answer: () => resolve(Array.from({ length: messages }, (_, i) => `1-${i}`)) })
+          })
+      }
+      const held = new IngestLog(fake as unknown as Redis, { prefix })
+      const turn = () => new Promise((r) => setImmediate(r))
+      const ts = Date.now() - 1000
+      const first = held.append(telemetry([reading(1, ts)]))
+      await turn()
+      const later = [held.append(telemetry([reading(2, ts + 1)]))]
+      await turn()
+      later.push(held.append(telemetry([reading(3, ts + 2)])))
+      await turn()
+      expect(calls.map((c) => c.messages)).toEqual([1])
+      calls[0]!.answer()
+      expect(await first).toBe('1-0')
+      expect(calls.map((c) => c.messages)).toEqual([1, 2])
+      calls[1]!.answer()
+      expect(await Promise.all(later)).toEqual(['1-0', '1-1'])
+    })
+
     it('appends a burst of 256 messages of 500 items each in one turn, cut into batches Redis can run', async () => {
       const ts = Date.now() - 600_000
       const burst = Array.from({ length: 256 }, (_, d) =>

@@ -107,6 +107,12 @@ export interface IngestLogOptions {
   maxBatch?: number
   /** Most items (readings, events) in one script call, which Redis runs without serving anything else. @defaultValue 2000 */
   maxBatchItems?: number
+  /**
+   * Script calls waiting for their reply before the next turn's messages are sent: the messages arriving meanwhile
+   * wait and go together when a reply comes in. Idle, a message goes at once; under load the batches grow instead of
+   * the calls. (A full batch goes at once regardless.) @defaultValue 1
+   */
+  maxCallsInFlight?: number
 }
 
 export interface LogEntry {
@@ -126,10 +132,14 @@ export class IngestLog {
   private readonly maxBatchItems: number
   private pending: Pending[] = []
   private pendingItems = 0
+  private readonly maxCallsInFlight: number
+  private callsInFlight = 0
   /** Bytes of the previous call's bodies: the next call's first guess. */
   private lastBatchBytes = 0
   /** Messages appended since start, from every transport (duplicates not counted). */
   appended = 0
+  /** Script calls since start (appended ÷ calls: the mean batch). */
+  calls = 0
 
   constructor(
     private readonly redis: Redis,
@@ -141,6 +151,7 @@ export class IngestLog {
     this.windowMs = options.dedupWindowMs ?? 600_000
     this.maxBatch = options.maxBatch ?? 256
     this.maxBatchItems = options.maxBatchItems ?? 2000
+    this.maxCallsInFlight = options.maxCallsInFlight ?? 1
     redis.defineCommand('fwIngestAppend', { lua: APPEND_SCRIPT })
   }
 
@@ -164,10 +175,18 @@ export class IngestLog {
     this.pending.push({ message, payload: asSent ? payload : undefined, done })
     this.pendingItems += message.items.length
     if (this.pending.length >= this.maxBatch || this.pendingItems >= this.maxBatchItems) this.flush()
-    else if (this.pending.length === 1) setImmediate(this.flushLater)
+    else if (this.pending.length === 1 && this.callsInFlight < this.maxCallsInFlight) setImmediate(this.flushLater)
   }
 
-  private readonly flushLater = () => this.flush()
+  /** At the end of the turn; while calls are in flight, the reply of one sends what waits. */
+  private readonly flushLater = () => {
+    if (this.callsInFlight < this.maxCallsInFlight) this.flush()
+  }
+
+  private callDone(): void {
+    this.callsInFlight--
+    if (this.pending.length > 0 && this.callsInFlight < this.maxCallsInFlight) this.flush()
+  }
 
   private flush(): void {
     const batch = this.pending
@@ -219,7 +238,10 @@ export class IngestLog {
       }
       this.lastBatchBytes = data.length
       const cmd = (this.redis as unknown as Record<string, (...a: (string | number | Buffer)[]) => Promise<string[]>>).fwIngestAppend!
-      cmd.call(this.redis, keys.length, ...keys, String(Date.now()), String(this.windowMs), data.bytesWritten(), index).then(
+      const call = cmd.call(this.redis, keys.length, ...keys, String(Date.now()), String(this.windowMs), data.bytesWritten(), index)
+      this.callsInFlight++
+      this.calls++
+      call.then(
         (ids) => {
           // A callback that throws must not keep the rest of the batch from being acknowledged.
           let thrown: unknown
@@ -231,9 +253,13 @@ export class IngestLog {
             }
           }
           this.appended += ids.filter(Boolean).length
+          this.callDone()
           if (thrown !== undefined) throw thrown
         },
-        (err: Error) => batch.forEach((p) => p.done(err, null))
+        (err: Error) => {
+          batch.forEach((p) => p.done(err, null))
+          this.callDone()
+        }
       )
     } catch (err) {
       // Whatever failed while building or sending the call fails every message of the batch: none is acknowledged.
