@@ -87,6 +87,18 @@ redis.call('SET', KEYS[2], table.concat(ids, '\\n') .. '\\n', 'PX', 120000)
 return ids
 `
 
+/** A device's entry head up to "rx" and its keys; see IngestLog.partsOf. */
+interface DeviceParts {
+  unitId: string
+  kind: string
+  head: Buffer
+  seen: Record<IngestMessage['type'], string>
+  counter: string
+}
+
+/** Devices whose parts are kept; beyond this the cache starts over (a miss only costs building them again). */
+const MAX_DEVICE_PARTS = 10_000
+
 /** Messages waiting for the next script call, with the callers waiting for their ids. */
 interface Pending {
   message: IngestMessage
@@ -132,6 +144,7 @@ export class IngestLog {
   private readonly maxBatchItems: number
   private pending: Pending[] = []
   private pendingItems = 0
+  private readonly devices = new Map<string, DeviceParts>()
   private readonly maxCallsInFlight: number
   private callsInFlight = 0
   /** Bytes of the previous call's bodies: the next call's first guess. */
@@ -206,10 +219,9 @@ export class IngestLog {
       for (const { message, payload } of batch) {
         const priority = message.type === 'event'
         const start = data.length
-        data.string(
-          `{"deviceId":${JSON.stringify(message.deviceId)},"unitId":${JSON.stringify(message.unitId)},` +
-            `"kind":${JSON.stringify(message.kind)},"rx":${message.rx},"type":"${message.type}",${priority ? '"p":1,' : ''}`
-        )
+        const device = this.partsOf(message)
+        data.bytes(device.head)
+        data.string(`${message.rx},"type":"${message.type}",${priority ? '"p":1,' : ''}`)
         const headBytes = data.length - start
         data.string('"items":[')
         const items = message.items as IngestItem[]
@@ -232,8 +244,8 @@ export class IngestLog {
           lines += `${member} ${at} ${data.length - start - at}\n`
         }
         data.string(']}')
-        const seen = key(`${this.prefix}seen:${message.deviceId}:${message.type}`)
-        const counter = numbered ? key(`${this.prefix}n:${message.deviceId}`) : 0
+        const seen = key(device.seen[message.type])
+        const counter = numbered ? key(device.counter) : 0
         index += `${seen} ${counter} ${numbered ? 1 : 0}${priority ? 1 : 0} ${headBytes} ${data.length - start} ${items.length}\n${lines}`
       }
       this.lastBatchBytes = data.length
@@ -265,6 +277,23 @@ export class IngestLog {
       // Whatever failed while building or sending the call fails every message of the batch: none is acknowledged.
       for (const p of batch) p.done(err as Error, null)
     }
+  }
+
+  /** What every entry and call of a device repeats, made once per device (while its unit and kind stay). */
+  private partsOf(message: IngestMessage): DeviceParts {
+    const known = this.devices.get(message.deviceId)
+    if (known && known.unitId === message.unitId && known.kind === message.kind) return known
+    if (this.devices.size >= MAX_DEVICE_PARTS) this.devices.clear()
+    const id = message.deviceId
+    const parts: DeviceParts = {
+      unitId: message.unitId,
+      kind: message.kind,
+      head: Buffer.from(`{"deviceId":${JSON.stringify(id)},"unitId":${JSON.stringify(message.unitId)},"kind":${JSON.stringify(message.kind)},"rx":`),
+      seen: { telemetry: `${this.prefix}seen:${id}:telemetry`, event: `${this.prefix}seen:${id}:event`, status: `${this.prefix}seen:${id}:status` },
+      counter: `${this.prefix}n:${id}`
+    }
+    this.devices.set(id, parts)
+    return parts
   }
 
   /** The number of entries in the stream (not yet trimmed). */
