@@ -130,7 +130,8 @@ describe('the ingest log (Redis Stream)', () => {
         defineCommand: () => undefined,
         fwIngestAppend: (...args: unknown[]) =>
           new Promise<string[]>((resolve) => {
-            const messages = String(args.at(-1)).split('\n').filter((l) => / \d+ \d+ \d+$/.test(l) && l.split(' ').length === 6).length
+            const index = args[args.findIndex((a) => Buffer.isBuffer(a)) + 1] // after the bodies
+            const messages = String(index).split('\n').filter((l) => / \d+ \d+ \d+$/.test(l) && l.split(' ').length === 6).length
             calls.push({ messages, answer: () => resolve(Array.from({ length: messages }, (_, i) => `1-${i}`)) })
           })
       }
@@ -204,6 +205,23 @@ describe('the ingest log (Redis Stream)', () => {
       // A resend of the bytes sent as is is still a duplicate.
       const again = normalize(device, profile, 'telemetry', sent, Date.now())
       expect(again.ok && (await log.append(again.message, sent))).toBeNull()
+    })
+
+    it("trims a device's window at most once per tenth of the window, keeping it at least a window past its last member", async () => {
+      const short = new IngestLog(redis, { prefix, dedupWindowMs: 1000 })
+      const ts = Date.now() - 1000
+      const seenKey = `${prefix}seen:dev-1:telemetry`
+      await short.append(telemetry([reading(1, ts)]))
+      const first = await redis.pttl(seenKey)
+      expect(first).toBeGreaterThan(1000) // window + trim interval (1,100 ms)
+      await sleep(20)
+      await short.append(telemetry([reading(2, ts + 1)]))
+      expect(await redis.pttl(seenKey)).toBeLessThan(first) // not trimmed again within 100 ms
+      await sleep(120)
+      await short.append(telemetry([reading(3, ts + 2)]))
+      expect(await redis.pttl(seenKey)).toBeGreaterThan(1000) // trimmed and extended again
+      expect(await redis.zcard(seenKey)).toBe(3)
+      expect(await short.append(telemetry([reading(2, ts + 1)]))).toBeNull()
     })
 
     it('forgets a (seq, ts) after the dedup window', async () => {

@@ -10,7 +10,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { isAsSent } from './normalize.js'
-import type { IngestItem, IngestMessage } from './types.js'
+import type { IngestItem, IngestMessage, MessageType } from './types.js'
 
 // Appends a batch of messages. For each: checks every item against the device's seen-window and appends the new
 // ones as one stream entry, atomically (one script): a crash can never record an item as seen without it being in
@@ -25,7 +25,11 @@ import type { IngestItem, IngestMessage } from './types.js'
 // ARGV[1] now ms, ARGV[2] window ms, ARGV[3] the entries' bodies back to back (each the whole entry as it is stored
 // when every item is new and it needs no number), ARGV[4] the index, per message one line
 // "<seen key#> <counter key# or 0> <numbered 0|1><event 0|1> <head bytes> <body bytes> <items>" and per item one line
-// "<dedup member> <offset in the body> <bytes>"; a member is '-' for an item that is not deduplicated.
+// "<dedup member> <offset in the body> <bytes>"; a member is '-' for an item that is not deduplicated. ARGV[5] the
+// key numbers of the seen-windows to trim in this call, ARGV[6] their expiry in ms.
+// A window is trimmed (members older than the window dropped, expiry set to window + trim interval) at most once per
+// trim interval, and always in a call that also added to it: between trims it holds members a little longer than the
+// window (more redeliveries dropped, never fewer), and it lives at least the window past its last member.
 // Two arguments for the whole batch instead of several per message: the client encodes and frames them once.
 // Returns per message the stream id, or '' when every item was a duplicate.
 const APPEND_SCRIPT = `
@@ -38,7 +42,7 @@ end
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local data, index = ARGV[3], ARGV[4]
 local find, sub = string.find, string.sub
-local ids, touched = {}, {}
+local ids = {}
 local pos, off, m = 1, 1, 0
 while pos <= #index do
   m = m + 1
@@ -52,7 +56,6 @@ while pos <= #index do
     pos = e2 + 1
     local new = true
     if member ~= '-' then
-      touched[seen] = true
       new = redis.call('ZADD', seen, 'NX', now, member) == 1
     end
     if new then n = n + 1; starts[n] = st; lens[n] = ln end
@@ -79,9 +82,10 @@ while pos <= #index do
   end
   off = off + bl
 end
-for seen in pairs(touched) do
+for k in string.gmatch(ARGV[5], '%d+') do
+  local seen = KEYS[tonumber(k)]
   redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - window)
-  redis.call('PEXPIRE', seen, window)
+  redis.call('PEXPIRE', seen, ARGV[6])
 end
 redis.call('SET', KEYS[2], table.concat(ids, '\\n') .. '\\n', 'PX', 120000)
 return ids
@@ -92,8 +96,10 @@ interface DeviceParts {
   unitId: string
   kind: string
   head: Buffer
-  seen: Record<IngestMessage['type'], string>
+  seen: Record<MessageType, string>
   counter: string
+  /** When each seen-window was last trimmed by a call from here (0: never). */
+  trimmedAt: Record<MessageType, number>
 }
 
 /** Devices whose parts are kept; beyond this the cache starts over (a miss only costs building them again). */
@@ -140,6 +146,7 @@ export class IngestLog {
   readonly eventStream: string
   private readonly prefix: string
   private readonly windowMs: number
+  private readonly trimEveryMs: number
   private readonly maxBatch: number
   private readonly maxBatchItems: number
   private pending: Pending[] = []
@@ -162,6 +169,8 @@ export class IngestLog {
     this.stream = `${options.prefix}ingest`
     this.eventStream = `${options.prefix}ingest:events`
     this.windowMs = options.dedupWindowMs ?? 600_000
+    // A tenth of the window: a device's window is trimmed at most once a minute by default.
+    this.trimEveryMs = Math.max(1, Math.round(this.windowMs / 10))
     this.maxBatch = options.maxBatch ?? 256
     this.maxBatchItems = options.maxBatchItems ?? 2000
     this.maxCallsInFlight = options.maxCallsInFlight ?? 1
@@ -216,6 +225,9 @@ export class IngestLog {
       }
       const data = new ByteWriter(this.lastBatchBytes)
       let index = ''
+      const now = Date.now()
+      const trims = new Set<number>()
+      const trimmed: [DeviceParts, MessageType][] = []
       for (const { message, payload } of batch) {
         const priority = message.type === 'event'
         const start = data.length
@@ -226,6 +238,7 @@ export class IngestLog {
         data.string('"items":[')
         const items = message.items as IngestItem[]
         let numbered = false
+        let deduplicated = false
         let lines = ''
         for (let i = 0; i < items.length; i++) {
           const item = items[i]!
@@ -235,8 +248,10 @@ export class IngestLog {
           let member = '-'
           let json: string | undefined
           if (seq === undefined) numbered = true
-          else if (item.ts !== undefined) member = `${seq}:${item.ts}`
-          else member = contentMember(seq, (json = JSON.stringify(item)))
+          else {
+            deduplicated = true
+            member = item.ts !== undefined ? `${seq}:${item.ts}` : contentMember(seq, (json = JSON.stringify(item)))
+          }
           // The content hash is of the serialized item, so such an item is stored serialized as before.
           // A single item that is the whole payload, unchanged by validation, is stored as the device's own bytes.
           if (payload && json === undefined) data.bytes(payload)
@@ -246,11 +261,17 @@ export class IngestLog {
         data.string(']}')
         const seen = key(device.seen[message.type])
         const counter = numbered ? key(device.counter) : 0
+        if (deduplicated && now - device.trimmedAt[message.type] >= this.trimEveryMs) {
+          device.trimmedAt[message.type] = now
+          trimmed.push([device, message.type])
+          trims.add(seen)
+        }
         index += `${seen} ${counter} ${numbered ? 1 : 0}${priority ? 1 : 0} ${headBytes} ${data.length - start} ${items.length}\n${lines}`
       }
       this.lastBatchBytes = data.length
       const cmd = (this.redis as unknown as Record<string, (...a: (string | number | Buffer)[]) => Promise<string[]>>).fwIngestAppend!
-      const call = cmd.call(this.redis, keys.length, ...keys, String(Date.now()), String(this.windowMs), data.bytesWritten(), index)
+      const expiry = String(this.windowMs + this.trimEveryMs)
+      const call = cmd.call(this.redis, keys.length, ...keys, String(now), String(this.windowMs), data.bytesWritten(), index, [...trims].join(' '), expiry)
       this.callsInFlight++
       this.calls++
       call.then(
@@ -269,6 +290,8 @@ export class IngestLog {
           if (thrown !== undefined) throw thrown
         },
         (err: Error) => {
+          // The call may not have trimmed: the next one that adds to these windows does.
+          for (const [device, type] of trimmed) if (device.trimmedAt[type] === now) device.trimmedAt[type] = 0
           batch.forEach((p) => p.done(err, null))
           this.callDone()
         }
@@ -290,7 +313,8 @@ export class IngestLog {
       kind: message.kind,
       head: Buffer.from(`{"deviceId":${JSON.stringify(id)},"unitId":${JSON.stringify(message.unitId)},"kind":${JSON.stringify(message.kind)},"rx":`),
       seen: { telemetry: `${this.prefix}seen:${id}:telemetry`, event: `${this.prefix}seen:${id}:event`, status: `${this.prefix}seen:${id}:status` },
-      counter: `${this.prefix}n:${id}`
+      counter: `${this.prefix}n:${id}`,
+      trimmedAt: { telemetry: 0, event: 0, status: 0 }
     }
     this.devices.set(id, parts)
     return parts
