@@ -5,7 +5,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { Redis } from 'ioredis'
+import path from 'node:path'
 import { IngestLog } from '../src/ingest/ingest-log.js'
+import { normalize } from '../src/ingest/normalize.js'
+import { loadProfiles } from '../src/ingest/profiles.js'
 import { LogConsumer, type LogConsumerOptions } from '../src/ingest/log-consumer.js'
 import type { IngestMessage, ReadingItem } from '../src/ingest/types.js'
 import { REDIS_URL, dropRedisPrefix, uniqueNames } from './helpers/env.js'
@@ -120,6 +123,35 @@ describe('the ingest log (Redis Stream)', () => {
       expect((await entries()).map((e) => e.id)).toEqual(ids.filter((id) => id !== null))
     })
 
+    it('sends the messages of later turns together while a call is in flight, and answers each', async () => {
+      // A stand-in for Redis whose replies come when the test says: the timing is the test's, not the machine's.
+      const calls: { messages: number; answer: () => void }[] = []
+      const fake = {
+        defineCommand: () => undefined,
+        fwIngestAppend: (...args: unknown[]) =>
+          new Promise<string[]>((resolve) => {
+            const index = args[args.findIndex((a) => Buffer.isBuffer(a)) + 1] // after the bodies
+            const messages = String(index).split('\n').filter((l) => / \d+ \d+ \d+$/.test(l) && l.split(' ').length === 6).length
+            calls.push({ messages, answer: () => resolve(Array.from({ length: messages }, (_, i) => `1-${i}`)) })
+          })
+      }
+      const held = new IngestLog(fake as unknown as Redis, { prefix })
+      const turn = () => new Promise((r) => setImmediate(r))
+      const ts = Date.now() - 1000
+      const first = held.append(telemetry([reading(1, ts)]))
+      await turn()
+      const later = [held.append(telemetry([reading(2, ts + 1)]))]
+      await turn()
+      later.push(held.append(telemetry([reading(3, ts + 2)])))
+      await turn()
+      expect(calls.map((c) => c.messages)).toEqual([1])
+      calls[0]!.answer()
+      expect(await first).toBe('1-0')
+      expect(calls.map((c) => c.messages)).toEqual([1, 2])
+      calls[1]!.answer()
+      expect(await Promise.all(later)).toEqual(['1-0', '1-1'])
+    })
+
     it('appends a burst of 256 messages of 500 items each in one turn, cut into batches Redis can run', async () => {
       const ts = Date.now() - 600_000
       const burst = Array.from({ length: 256 }, (_, d) =>
@@ -144,6 +176,52 @@ describe('the ingest log (Redis Stream)', () => {
       await log.append(telemetry([reading(1, ts + 1), reading(2, ts + 2)]))
       await log.append(telemetry([reading(1, ts + 1), reading(2, ts + 2), reading(3, ts + 3)]))
       expect((await entries()).map((e) => e.items.map((i) => i.seq))).toEqual([[1, 2], [3]])
+    })
+
+    it('numbers an entry that keeps only some of its items (a repeated seq beside items without one)', async () => {
+      const ts = Date.now() - 1000
+      const loose: ReadingItem = { ts, values: { pressure_mpa: 0.31 } }
+      await log.append(telemetry([reading(1, ts), loose]))
+      expect(await log.append(telemetry([reading(1, ts), loose]))).not.toBeNull()
+      expect((await entries()).map((e) => [e.n, e.items])).toEqual([[1, [reading(1, ts), loose]], [2, [loose]]])
+    })
+
+    it("stores a payload sent as is as the device's own bytes, anything normalize changed serialized again", async () => {
+      const profile = loadProfiles(path.resolve('devices')).get('sprinkler_pressure')!
+      const device = { deviceId: 'dev-raw', unitId: 'unit-1', profile: 'sprinkler_pressure' }
+      const ts = Date.now() - 1000
+      const sent = Buffer.from(`{ "ts": ${ts},\n  "seq": 3, "values": {"pressure_mpa": 0.320} }`)
+      const iso = Buffer.from(JSON.stringify({ ts: new Date(ts).toISOString(), seq: 4, values: { pressure_mpa: 0.33 } }))
+      const many = Buffer.from(JSON.stringify([{ ts, seq: 5, values: { pressure_mpa: 0.34 } }]))
+      for (const payload of [sent, iso, many]) {
+        const r = normalize(device, profile, 'telemetry', payload, Date.now())
+        expect(r.ok).toBe(true)
+        if (r.ok) await log.append(r.message, payload)
+      }
+      const raw = (await redis.xrange(log.stream, '-', '+')).map(([, f]) => f[1]!)
+      expect(raw[0]).toContain(sent.toString())
+      expect(raw[1]).toContain(`{"ts":${ts},"seq":4,`)
+      expect((await entries()).map((e) => e.items)).toEqual([[{ ts, seq: 3, values: { pressure_mpa: 0.32 } }], [{ ts, seq: 4, values: { pressure_mpa: 0.33 } }], [{ ts, seq: 5, values: { pressure_mpa: 0.34 } }]])
+      // A resend of the bytes sent as is is still a duplicate.
+      const again = normalize(device, profile, 'telemetry', sent, Date.now())
+      expect(again.ok && (await log.append(again.message, sent))).toBeNull()
+    })
+
+    it("trims a device's window at most once per tenth of the window, keeping it at least a window past its last member", async () => {
+      const short = new IngestLog(redis, { prefix, dedupWindowMs: 1000 })
+      const ts = Date.now() - 1000
+      const seenKey = `${prefix}seen:dev-1:telemetry`
+      await short.append(telemetry([reading(1, ts)]))
+      const first = await redis.pttl(seenKey)
+      expect(first).toBeGreaterThan(1000) // window + trim interval (1,100 ms)
+      await sleep(20)
+      await short.append(telemetry([reading(2, ts + 1)]))
+      expect(await redis.pttl(seenKey)).toBeLessThan(first) // not trimmed again within 100 ms
+      await sleep(120)
+      await short.append(telemetry([reading(3, ts + 2)]))
+      expect(await redis.pttl(seenKey)).toBeGreaterThan(1000) // trimmed and extended again
+      expect(await redis.zcard(seenKey)).toBe(3)
+      expect(await short.append(telemetry([reading(2, ts + 1)]))).toBeNull()
     })
 
     it('forgets a (seq, ts) after the dedup window', async () => {

@@ -272,7 +272,8 @@ export async function alertsPhase(opts: AlertsOptions, cleanup: RunCleanup): Pro
     `alerts: ${opts.fires} fire events from ${opts.panels} panels over ${opts.measureMs / 1000} s, ` +
       `background ${opts.bgRate} readings/s from ${opts.bgDevices} devices (QoS 1); target live p99 ≤ ${LIVE_P99_TARGET_MS} ms`
   )
-  const fw = await ServerChild.start('firewatch', testEnv(names, { LOG_LEVEL: 'warn' }))
+  // The test environment leaves the rule engine off; this phase measures it.
+  const fw = await ServerChild.start('firewatch', testEnv(names, { LOG_LEVEL: 'warn', RULE_ENGINE: 'true' }))
   await findRedisPid()
   let bg: Background | null = null
   let panels: Connected[] = []

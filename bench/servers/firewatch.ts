@@ -25,6 +25,7 @@ serveControl(
     stop: () => app.stop(),
     stats: () => ({
       accepted: app.ingestLog.appended,
+      appendCalls: app.ingestLog.calls,
       connectedClients: app.broker?.aedes.connectedClients ?? 0,
       writer: app.writer.stats,
       engine: app.engine.stats,

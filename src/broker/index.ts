@@ -165,17 +165,15 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
         return done(null)
       }
       const message = result.message
-      opts.ingestLog.append(message).then(
-        () => {
-          const status = message.type === 'status' ? message.items[0]!.status === 'online' : null
-          presence.seen(device.deviceId, client, status, device.unitId)
-          done(null)
-        },
-        (err: Error) => {
+      opts.ingestLog.appendThen(message, packet.payload as Buffer, (err) => {
+        if (err) {
           log.error({ err, deviceId: device.deviceId }, 'ingest log unavailable; message not acknowledged')
-          done(err)
+          return done(err)
         }
-      )
+        const status = message.type === 'status' ? message.items[0]!.status === 'online' : null
+        presence.seen(device.deviceId, client, status, device.unitId)
+        done(null)
+      })
     },
 
     authorizeSubscribe(client: DeviceClient, sub, done) {

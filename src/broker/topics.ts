@@ -11,8 +11,23 @@ export function parseDeviceTopic(topic: string): { deviceId: string; leaf: strin
 
 export type PublishDecision = { ok: true; type: MessageType } | { ok: false; reason: 'acl_publish' | 'unknown_topic' }
 
+// The decisions for the upward topics, made once: this runs for every message.
+const ALLOWED: Record<string, PublishDecision> = {
+  telemetry: { ok: true, type: 'telemetry' },
+  events: { ok: true, type: 'event' },
+  status: { ok: true, type: 'status' }
+}
+const DEVICES = 'v1/devices/'
+
 /** A device publishes only under its own `v1/devices/{id}/`, and only the upward topics. */
 export function authorizeDevicePublish(deviceId: string, topic: string): PublishDecision {
+  // Every message takes this path: its own prefix and an upward leaf, checked without splitting the topic. (Device
+  // ids never hold '/', and a leaf with one is no upward leaf, so this accepts exactly what the split below accepts.)
+  const leafAt = DEVICES.length + deviceId.length + 1
+  if (topic.startsWith(DEVICES) && topic.startsWith(deviceId, DEVICES.length) && topic.charCodeAt(leafAt - 1) === 47) {
+    const leaf = topic.slice(leafAt)
+    if (Object.hasOwn(ALLOWED, leaf)) return ALLOWED[leaf]!
+  }
   const t = parseDeviceTopic(topic)
   if (!t || t.deviceId !== deviceId) return { ok: false, reason: 'acl_publish' }
   const type = UP[t.leaf]

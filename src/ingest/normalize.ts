@@ -29,6 +29,15 @@ const MAX_CLOCK_AHEAD_MS = 24 * 3600 * 1000
  */
 const MAX_AGE_MS = 366 * 24 * 3600 * 1000
 
+/**
+ * The item of the last message normalize() accepted when it is its whole payload as the device sent it: a single
+ * object whose ts (if any) was already epoch ms. JSON.parse of those bytes gives the item exactly, so the ingest log
+ * may store the bytes instead of serializing the item again. One slot, checked by identity right after normalize():
+ * an item normalized earlier no longer matches, and is only serialized again.
+ */
+let lastAsSent: object | null = null
+export const isAsSent = (item: object): boolean => item === lastAsSent
+
 export type NormalizeResult = { ok: true; message: IngestMessage } | ({ ok: false } & Rejection)
 
 function reject(reason: Rejection['reason'], detail: string): NormalizeResult {
@@ -55,30 +64,39 @@ export function normalize(
   const validate = validators[type]
   if (!validate(doc)) return reject('schema', describeErrors(validate.errors))
 
-  const base = { deviceId: device.deviceId, unitId: device.unitId, kind: profile.name, rx }
   if (type === 'status') {
-    return { ok: true, message: { ...base, type, items: [{ ts: rx, status: doc as 'online' | 'offline' }] } }
+    const items = [{ ts: rx, status: doc as 'online' | 'offline' }]
+    return { ok: true, message: { deviceId: device.deviceId, unitId: device.unitId, kind: profile.name, rx, type, items } }
   }
 
-  const list = (Array.isArray(doc) ? doc : [doc]) as (TelemetryItem | EventItem)[]
-  for (const [i, item] of list.entries()) {
+  const single = !Array.isArray(doc)
+  const list = (single ? [doc] : doc) as (TelemetryItem | EventItem)[]
+  let converted = false
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i]!
     if (item.ts !== undefined) {
-      const ts = typeof item.ts === 'number' ? item.ts : Date.parse(item.ts)
-      // RFC 3339 allows a leap second (:60) that has no epoch value.
-      if (Number.isNaN(ts)) return reject('schema', `item ${i}: ts ${String(item.ts)} is not a representable time`)
+      let ts = item.ts as number
+      if (typeof item.ts === 'string') {
+        converted = true
+        ts = Date.parse(item.ts)
+        // RFC 3339 allows a leap second (:60) that has no epoch value.
+        if (Number.isNaN(ts)) return reject('schema', `item ${i}: ts ${item.ts} is not a representable time`)
+        item.ts = ts
+      }
       if (ts > rx + MAX_CLOCK_AHEAD_MS) {
         return reject('ts_in_future', `item ${i}: ts ${new Date(ts).toISOString()} is ahead of the server clock`)
       }
       if (ts < rx - MAX_AGE_MS) {
         return reject('ts_too_old', `item ${i}: ts ${new Date(ts).toISOString()} is more than a year old`)
       }
-      item.ts = ts
     }
     if (type === 'telemetry') {
-      for (const [metric, value] of Object.entries((item as TelemetryItem).values)) {
+      const values = (item as TelemetryItem).values
+      for (const metric of Object.keys(values)) {
         // Own properties only: "constructor" must not find Object.prototype's.
         const spec = Object.hasOwn(profile.metrics, metric) ? profile.metrics[metric] : undefined
         if (!spec) return reject('unknown_metric', `item ${i}: ${metric} is not a metric of profile ${profile.name}`)
+        const value = values[metric]!
         if (value < spec.min || value > spec.max) {
           return reject('out_of_range', `item ${i}: ${metric}=${value} outside the sensor range [${spec.min}, ${spec.max}]`)
         }
@@ -87,5 +105,7 @@ export function normalize(
       return reject('event_not_in_profile', `item ${i}: event ${(item as EventItem).type} is not raised by ${profile.name}`)
     }
   }
-  return { ok: true, message: { ...base, type, items: list } as IngestMessage }
+  lastAsSent = single && !converted ? list[0]! : null
+  const message = { deviceId: device.deviceId, unitId: device.unitId, kind: profile.name, rx, type, items: list }
+  return { ok: true, message: message as IngestMessage }
 }
