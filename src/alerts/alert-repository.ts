@@ -4,7 +4,7 @@
  * Each change runs in one transaction that locks the alert row, so the engine and operators never race.
  */
 import type { PoolClient } from 'pg'
-import type { Pool } from '../store/postgres.js'
+import { withTransaction, type Pool } from '../store/postgres.js'
 import { FirewatchError } from '../errors.js'
 import type { AuditLog } from '../audit/audit-log.js'
 import { auditAlertStep } from '../audit/alert-audit.js'
@@ -434,21 +434,14 @@ export class AlertRepository {
   }
 
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect()
     try {
-      await c.query('BEGIN')
-      const result = await fn(c)
-      await c.query('COMMIT')
-      return result
+      return await withTransaction(this.pool, fn)
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined)
       // Two raises of a new alert at once: the loser's insert hits the one-open index; the winner's row stands.
       if ((err as { code?: string }).code === '23505' && String((err as Error).message).includes('alerts_one_open')) {
         throw conflict('an open alert with this key was opened concurrently')
       }
       throw err
-    } finally {
-      c.release()
     }
   }
 }

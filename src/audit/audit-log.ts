@@ -11,7 +11,7 @@
  * The transaction must be READ COMMITTED (the default): the head is read after the lock, by a fresh snapshot.
  */
 import type { PoolClient } from 'pg'
-import type { Pool } from '../store/postgres.js'
+import { withTransaction, type Pool } from '../store/postgres.js'
 import { canonicalJson, chainHash, GENESIS_HASH, TIME_TEXT } from './canonical.js'
 import { verifyChain, type VerifyOptions, type VerifyResult } from './verify.js'
 import { listAudit } from './audit-query.js'
@@ -52,19 +52,8 @@ export class AuditLog {
   }
 
   /** Run `fn` in one transaction: an action and the entries it records commit together or not at all. */
-  async transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect()
-    try {
-      await c.query('BEGIN')
-      const result = await fn(c)
-      await c.query('COMMIT')
-      return result
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      c.release()
-    }
+  transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn)
   }
 
   /** Check the whole chain (see verify.ts); the head it reports can be published to anchor the trail elsewhere. */

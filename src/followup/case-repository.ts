@@ -4,7 +4,7 @@
  * trail, last: the trail's global lock is never held while waiting for a row) in the same transaction.
  */
 import type pg from 'pg'
-import type { Pool } from '../store/postgres.js'
+import { withTransaction, type Pool } from '../store/postgres.js'
 import type { Attachment, Case, CaseStatus, CaseTransition, CasesQuery, Evidence } from '../../schemas/cases.js'
 import type { AuditRecorder } from './audit.js'
 import { FirewatchError } from '../errors.js'
@@ -63,19 +63,8 @@ export class CaseRepository {
     private readonly audit: AuditRecorder | null
   ) {}
 
-  async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect()
-    try {
-      await c.query('BEGIN')
-      const out = await fn(c)
-      await c.query('COMMIT')
-      return out
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      c.release()
-    }
+  tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, fn)
   }
 
   async get(id: string, db: { query: pg.Pool['query'] } = this.pool): Promise<Case | null> {

@@ -4,7 +4,7 @@
  * unit has had a clean period. Entries are never deleted: repair marks them, the history stays.
  */
 import type pg from 'pg'
-import type { Pool } from '../store/postgres.js'
+import { withTransaction, type Pool } from '../store/postgres.js'
 import type { Case, CreditEntry, CreditKind, CreditStandingReply } from '../../schemas/cases.js'
 import type { FollowUpPolicy } from './policy.js'
 import type { AuditRecorder } from './audit.js'
@@ -48,9 +48,7 @@ export class CreditService {
    */
   async syncThreshold(): Promise<void> {
     const to = this.policy.credit.dishonestPoints
-    const c = await this.pool.connect()
-    try {
-      await c.query('BEGIN')
+    await withTransaction(this.pool, async (c) => {
       const { rows } = await c.query<{ from: number }>(
         `UPDATE credit_policy p SET dishonest_points = $1, updated_at = now() FROM (SELECT dishonest_points FROM credit_policy FOR UPDATE) old
          WHERE p.dishonest_points <> $1 RETURNING old.dishonest_points AS from`,
@@ -59,13 +57,7 @@ export class CreditService {
       if (rows[0] && this.audit) {
         await this.audit.record({ actor: 'system', action: 'credit.threshold_changed', subjectKind: 'credit_policy', subjectId: 'dishonest_points', jurisdictionId: null, detail: { from: rows[0].from, to } }, c)
       }
-      await c.query('COMMIT')
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      c.release()
-    }
+    })
   }
 
   /**
@@ -104,9 +96,7 @@ export class CreditService {
    */
   async repair(now = new Date()): Promise<CreditEntry[]> {
     const cleanS = this.policy.credit.repairAfterCleanS
-    const c = await this.pool.connect()
-    try {
-      await c.query('BEGIN')
+    return withTransaction(this.pool, async (c) => {
       const { rows } = await c.query(
         `UPDATE credit_entries e
          SET repaired_at = $1::timestamptz,
@@ -119,14 +109,8 @@ export class CreditService {
       )
       const repaired = rows.map((r: Row) => toEntry(r))
       for (const e of repaired) await this.audited(c, 'system', 'credit.entry_repaired', e, { kind: e.kind, caseId: e.caseId, reason: e.repairReason })
-      await c.query('COMMIT')
       return repaired
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      c.release()
-    }
+    })
   }
 
   /** Units with credit entries in the scope, worst first; `dishonest` filters on the standing. */

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { PoolClient } from 'pg'
-import type { Pool } from '../store/postgres.js'
+import { withTransaction, type Pool } from '../store/postgres.js'
 import type { Logger } from '../logger.js'
 import { FirewatchError } from '../errors.js'
 import type { Draw, DrawCandidate, DrawCreate, DrawReplay, PublicDraw } from '../../schemas/inspections.js'
@@ -92,19 +92,8 @@ export class DrawService {
   }
 
   /** Run `fn` in a read-only REPEATABLE READ transaction: every read it makes sees one snapshot. */
-  private async snapshot<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.deps.pool.connect()
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-      const out = await fn(client)
-      await client.query('COMMIT')
-      return out
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      client.release()
-    }
+  private snapshot<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return withTransaction(this.deps.pool, fn, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
   }
 
   /** Publish once; publishing again changes nothing. Null for a missing draw. */

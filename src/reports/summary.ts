@@ -7,7 +7,7 @@
  * kept out of dispositions' false-alarm rate and response times: a drill is neither an alarm nor a response.
  */
 import type pg from 'pg'
-import type { Pool } from '../store/postgres.js'
+import { withTransaction, type Pool } from '../store/postgres.js'
 import { ALERT_CLASSES, OPERATOR_DISPOSITIONS, RISK_LEVELS } from '../../schemas/alerts.js'
 import type { Summary } from '../../schemas/reports.js'
 
@@ -60,10 +60,8 @@ export class ReportService {
   }
 
   async summary(jurisdictionId: string, from: Date, to: Date): Promise<Summary> {
-    const client = await this.pool.connect()
-    try {
-      // One snapshot: the sections agree with one another.
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+    // One snapshot: the sections agree with one another.
+    return withTransaction(this.pool, async (client) => {
       const args = [jurisdictionId, from, to]
       const q = <R extends pg.QueryResultRow>(sql: string, a: unknown[] = args) => client.query<R>(sql, a).then((r) => r.rows)
       const byClass = await q<{ key: string; n: number }>(BY_CLASS)
@@ -72,7 +70,6 @@ export class ReportService {
       const times = await q<{ class: string | null; acknowledged: number; ack_s: number | null; resolved: number; resolve_s: number | null }>(RESPONSE_TIMES)
       const risk = await q<{ key: string; n: number }>(UNITS_BY_RISK, [jurisdictionId])
       const cases = await q<{ severity: string | null; opened: number; overdue: number; closed: number }>(CASES)
-      await client.query('COMMIT')
 
       const overall = falseAlarms.find((r) => r.unit_id === null)
       const timeOf = (cls: string | null) => times.find((r) => r.class === cls)
@@ -105,11 +102,6 @@ export class ReportService {
           return { severity: severity ?? 'all', opened: r?.opened ?? 0, overdue: r?.overdue ?? 0, closed: r?.closed ?? 0 }
         })
       }
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw err
-    } finally {
-      client.release()
-    }
+    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
   }
 }

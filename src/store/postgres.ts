@@ -18,6 +18,25 @@ const MIGRATION_LOCK = 0x66697265
 
 export type Pool = pg.Pool
 
+/**
+ * Run `fn` in one transaction on a client of its own: committed when it resolves, rolled back when it throws (the
+ * error goes on). `begin` sets the isolation and access mode, e.g. `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`.
+ */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  const client = await pool.connect()
+  try {
+    await client.query(begin)
+    const result = await fn(client)
+    await client.query('COMMIT')
+    return result
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw err
+  } finally {
+    client.release()
+  }
+}
+
 /** Connect, creating the database first when it does not exist yet (a new installation, a test run). */
 export async function connectPostgres(databaseUrl: string, log: Logger): Promise<pg.Pool> {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 })
