@@ -1,4 +1,4 @@
-/** `npm run audit:verify` as a real child process (scripts/audit-verify.ts), the way an operator runs it. */
+/** `npm run audit:verify` as a real child process (src/audit/verify-cli.ts), the way an operator runs it. */
 import { execFile } from 'node:child_process'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,7 +15,7 @@ export function runAuditVerify(databaseUrl: string, args: string[] = []): Promis
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'scripts', 'audit-verify.ts'), ...args],
+      ['--import', 'tsx', path.join(ROOT, 'src', 'audit', 'verify-cli.ts'), ...args],
       { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl }, timeout: 60_000 },
       (err, stdout, stderr) => {
         const code = err ? (err as { code?: unknown }).code : 0

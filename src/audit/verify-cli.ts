@@ -9,7 +9,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander'
 import pg from 'pg'
-import { verifyChain } from '../src/audit/verify.js'
+import { verifyChain } from './verify.js'
 
 const ANCHOR = /^([1-9][0-9]{0,15}):([0-9a-fA-F]{64})$/
 
