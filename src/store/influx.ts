@@ -1,10 +1,12 @@
 /**
  * The one InfluxDB adapter: readings, events and device status in, InfluxQL out, over the v1-compatible HTTP API
  * (`/write` line protocol, `/query` InfluxQL) that InfluxDB 1.x, 2.x (DBRP) and 3 Core all speak.
- * Points and escaping come from @influxdata/influxdb-client; its transport carries the requests.
+ * Escaping and number formats come from @influxdata/influxdb-client (ingest messages: line-protocol.ts, the same
+ * bytes as its Points); its transport carries the requests.
  */
 import { InfluxDB, Point, HttpError, type Transport } from '@influxdata/influxdb-client'
 import type { IngestMessage } from '../ingest/types.js'
+import { appendLines, MEASUREMENTS, type LineBatch } from './line-protocol.js'
 
 /** Points for {@link InfluxStore.writePoints}, so callers need not import the client library. */
 export { Point }
@@ -13,7 +15,7 @@ const MAX_LINES_PER_WRITE = 5000
 /** Answers meaning the data itself is unacceptable: bad line protocol or field type, too large, unprocessable. */
 const REFUSED_DATA = new Set([400, 413, 422])
 
-export const MEASUREMENTS = { readings: 'readings', events: 'events', status: 'device_status', unitRisk: 'unit_risk' } as const
+export { MEASUREMENTS }
 
 export interface InfluxSeries {
   name: string
@@ -39,50 +41,6 @@ export interface TelemetryStore {
   query(influxql: string): Promise<InfluxSeries[]>
   ping(): Promise<boolean>
   dropDatabase(): Promise<void>
-}
-
-/**
- * A reading's timestamp in nanoseconds: the device's millisecond time plus a sub-millisecond offset, so two
- * readings of one device in the same millisecond do not overwrite each other, and writing the same reading twice
- * (a replayed log entry, a redelivery) lands on the same point: InfluxDB keeps one.
- */
-function nanos(ms: number, offset: number): string {
-  return (BigInt(ms) * 1_000_000n + BigInt(offset % 1_000_000)).toString()
-}
-
-/**
- * Sub-millisecond offset of an item without a seq: from the device's server-side message number `n` (given by the
- * ingest log, stored in the entry, so a replay reproduces it) and the item's place in the message. Kept apart from
- * seq offsets (below 500,000 ns), so two such items of one device with the same ts collide only ~1,000 messages apart.
- */
-function numberedOffset(n: number, index: number): number {
-  return 500_000 + ((n * 512 + index) % 500_000)
-}
-
-export function toPoints(message: IngestMessage): Point[] {
-  const points: Point[] = []
-  message.items.forEach((item, index) => {
-    const ts = item.ts ?? message.rx
-    const seq = (item as { seq?: number }).seq
-    const offset = seq === undefined ? numberedOffset(message.n ?? 0, index) : seq % 500_000
-    const measurement = MEASUREMENTS[message.type === 'event' ? 'events' : message.type === 'status' ? 'status' : 'readings']
-    const p = new Point(measurement)
-      .tag('device_id', message.deviceId)
-      .tag('unit_id', message.unitId)
-      .tag('kind', message.kind)
-      .timestamp(nanos(ts, offset))
-    if (seq !== undefined) p.intField('seq', seq)
-    if (message.type === 'telemetry') {
-      for (const [metric, value] of Object.entries(message.items[index]!.values)) p.floatField(metric, value)
-    } else if (message.type === 'event') {
-      const ev = message.items[index]!
-      p.tag('type', ev.type).stringField('point', ev.point ?? '').stringField('text', ev.text ?? '')
-    } else {
-      p.booleanField('online', message.items[index]!.status === 'online')
-    }
-    points.push(p)
-  })
-  return points
 }
 
 export function quoteIdent(name: string): string {
@@ -134,28 +92,45 @@ export class InfluxStore implements TelemetryStore {
   }
 
   async write(messages: IngestMessage[]): Promise<number> {
-    const points: Point[] = []
+    // InfluxDB's advice is 5,000 lines a request; one batch of 500-item messages could otherwise be 50 MB.
+    // A request ends after the message that reaches the limit, so one message is never split over two.
+    const bodies: string[] = []
+    let written = 0
+    const batch: LineBatch = { text: '', lines: 0 }
     for (const m of messages) {
       try {
-        points.push(...toPoints(m))
+        appendLines(batch, m)
       } catch (err) {
         // An entry of the wrong shape can never be written: refused like bad data, so it is set aside alone.
         throw new InfluxRejectedError(`entry of ${m.deviceId} cannot be turned into points: ${(err as Error).message}`)
       }
+      if (batch.lines >= MAX_LINES_PER_WRITE) {
+        bodies.push(batch.text)
+        written += batch.lines
+        batch.text = ''
+        batch.lines = 0
+      }
     }
-    return this.writePoints(points)
+    if (batch.lines > 0) bodies.push(batch.text)
+    await this.send(bodies)
+    return written + batch.lines
   }
 
-  /** Write points of any measurement (readings, events, status, the unit risk history). */
+  /** Write points of any measurement (the unit risk history). */
   async writePoints(points: Point[]): Promise<number> {
     const lines: string[] = []
     for (const p of points) {
       const line = p.toLineProtocol()
       if (line) lines.push(line)
     }
-    // InfluxDB's advice is 5,000 lines a request; one batch of 500-item messages could otherwise be 50 MB.
-    for (let i = 0; i < lines.length; i += MAX_LINES_PER_WRITE) {
-      const body = lines.slice(i, i + MAX_LINES_PER_WRITE).join('\n')
+    const bodies: string[] = []
+    for (let i = 0; i < lines.length; i += MAX_LINES_PER_WRITE) bodies.push(lines.slice(i, i + MAX_LINES_PER_WRITE).join('\n'))
+    await this.send(bodies)
+    return lines.length
+  }
+
+  private async send(bodies: string[]): Promise<void> {
+    for (const body of bodies) {
       try {
         await this.post(body)
       } catch (err) {
@@ -165,7 +140,6 @@ export class InfluxStore implements TelemetryStore {
         await this.post(body)
       }
     }
-    return lines.length
   }
 
   private async post(body: string): Promise<void> {

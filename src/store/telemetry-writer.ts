@@ -17,6 +17,13 @@ export interface TelemetryWriterOptions {
   deadLetterStream: string
   /** Longest wait between retries while InfluxDB is failing. @defaultValue 5000 */
   maxBackoffMs?: number
+  /**
+   * After a batch of fewer entries than `fullBatch`, wait this long before reading again, so the next InfluxDB request
+   * and Redis round trips carry more entries: what each costs per request is spread over more readings. @defaultValue 10
+   */
+  lingerMs?: number
+  /** Batches of this many entries or more are followed by the next read at once. @defaultValue 250 */
+  fullBatch?: number
 }
 
 export interface WriterStats {
@@ -69,6 +76,7 @@ export class TelemetryWriter {
         await this.writeBatch(batch)
         await this.consumer.ack(batch.map((e) => e.id))
         backoff = 100
+        if (batch.length < (this.opts.fullBatch ?? 250)) await this.sleep(this.opts.lingerMs ?? 10)
       } catch (err) {
         this.stats.failures++
         this.stats.lastError = (err as Error).message
