@@ -52,8 +52,16 @@ export async function reportArrived(p: SummaryInput): Promise<void> {
         `${mb.points.length} readings of ${leakMb.id} polled over Modbus every ${leakMb.pollIntervalMs / 1000} s${last ? ` (last pressure_mpa ${last.values.pressure_mpa})` : ''}`
       )
     }
-    const ready = await readStatus(p.base)
-    if (ready) step('', `${ready.status.accepted ?? '?'} messages accepted, ${ready.status.written ?? '?'} written to InfluxDB in all`)
+    // The devices still publish: give the writer a moment to store what was accepted up to now before counting.
+    let ready = await readStatus(p.base)
+    const accepted = ready?.status.accepted ?? null
+    for (let i = 0; i < 30 && ready && accepted !== null && (ready.status.written ?? 0) < accepted; i++) {
+      await new Promise((r) => setTimeout(r, 100))
+      ready = (await readStatus(p.base)) ?? ready
+    }
+    const written = ready?.status.written ?? null
+    if (ready && accepted !== null && written !== null && written >= accepted) step('', `${accepted} messages accepted, all written to InfluxDB (${written} by now)`)
+    else if (ready) step('', `${accepted ?? '?'} messages accepted, ${written ?? '?'} written to InfluxDB`)
     if (readings.points.length === 0) {
       if (durationS !== null) {
         throw new DemoError(`no readings of ${leak.id} arrived in ${durationS} s`, { file: folder.devicesLog, title: 'devices log' })
