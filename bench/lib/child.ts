@@ -5,7 +5,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import type { Ready, Reply, Request } from '../servers/control.js'
-import { cpuSeconds, rssBytes } from './proc.js'
+import { cpuSeconds, rssBytes, threadCpuSeconds } from './proc.js'
 import { progress } from './progress.js'
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
@@ -186,6 +186,11 @@ export class ServerChild {
   /** CPU seconds (user + system) used so far. */
   cpu(): number {
     return cpuSeconds(this.pid) ?? 0
+  }
+
+  /** CPU seconds so far by thread group (main, fw-writer, fw-engine, other). */
+  threads(): Record<string, number> {
+    return threadCpuSeconds(this.pid)
   }
 
   /**

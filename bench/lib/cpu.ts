@@ -40,6 +40,8 @@ function serviceCpu(): ServiceCpu {
 
 export interface Snapshot {
   server: number
+  /** The server's CPU seconds by thread group (main, fw-writer, fw-engine, other). */
+  threads: Record<string, number>
   bench: number
   machine: number
   services: ServiceCpu
@@ -47,7 +49,7 @@ export interface Snapshot {
 
 export function cpuSnapshot(server: ServerChild): Snapshot {
   const self = process.cpuUsage()
-  return { server: server.cpu(), bench: (self.user + self.system) / 1e6, machine: machineBusySeconds(), services: serviceCpu() }
+  return { server: server.cpu(), threads: server.threads(), bench: (self.user + self.system) / 1e6, machine: machineBusySeconds(), services: serviceCpu() }
 }
 
 /** CPU seconds used between two snapshots. */
@@ -69,13 +71,27 @@ function cpuDelta(a: Snapshot, b: Snapshot): CpuSnapshot {
 const mapCpu = (c: CpuSnapshot, f: (x: number) => number): CpuSnapshot =>
   Object.fromEntries(CPU_KEYS.map((k) => [k, f(c[k])])) as unknown as CpuSnapshot
 
-/** CPU use during a round: in cores (1.0 = one core busy) and in µs per message. */
-export function cpuUse(a: Snapshot, b: Snapshot, seconds: number, messages: number): { cores: CpuSnapshot; usPerMsg: CpuSnapshot } {
+/** CPU use during a round: in cores (1.0 = one core busy) and in µs per message, and the server's by thread. */
+export function cpuUse(
+  a: Snapshot,
+  b: Snapshot,
+  seconds: number,
+  messages: number
+): { cores: CpuSnapshot; usPerMsg: CpuSnapshot; threadUsPerMsg: Record<string, number> } {
   const d = cpuDelta(a, b)
+  const threadUsPerMsg: Record<string, number> = {}
+  for (const [group, t] of Object.entries(b.threads)) threadUsPerMsg[group] = round1(((t - (a.threads[group] ?? 0)) * 1e6) / Math.max(1, messages))
   return {
     cores: mapCpu(d, (x) => round2(x / seconds)),
-    usPerMsg: mapCpu(d, (x) => round1((x * 1e6) / Math.max(1, messages)))
+    usPerMsg: mapCpu(d, (x) => round1((x * 1e6) / Math.max(1, messages))),
+    threadUsPerMsg
   }
+}
+
+/** Median over rounds of each thread group's µs per message. */
+export function medianThreads(xs: Record<string, number>[]): Record<string, number> {
+  const groups = [...new Set(xs.flatMap((x) => Object.keys(x)))].sort()
+  return Object.fromEntries(groups.map((g) => [g, round1(median(xs.map((x) => x[g] ?? 0)))]))
 }
 
 /** Our processes' CPU per message (server, publishers, Redis, InfluxDB, PostgreSQL): what a saturated machine divides. */

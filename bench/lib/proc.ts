@@ -24,10 +24,13 @@ export function rssBytes(pid: number): number | null {
   }
 }
 
-/** User + system CPU seconds a process has used so far (from /proc/<pid>/stat), or null when it is gone. */
-export function cpuSeconds(pid: number): number | null {
+/**
+ * User + system CPU seconds a process (or, with `tid`, one of its threads) has used so far (from /proc/<pid>/stat),
+ * or null when it is gone.
+ */
+export function cpuSeconds(pid: number, tid?: string): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8')
     // The command name (field 2) may hold spaces: split after its closing parenthesis.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     // Fields 14 and 15 (utime, stime) are at 11 and 12 once pid and comm are cut off.
@@ -35,6 +38,34 @@ export function cpuSeconds(pid: number): number | null {
   } catch {
     return null
   }
+}
+
+/**
+ * CPU seconds of each thread of a process, grouped: `main` (the thread whose id is the pid: the event loop), threads
+ * the process named itself (Firewatch's `fw-writer`, `fw-engine`: src/thread-name.ts), and `other` (V8's compiler
+ * and GC helpers, libuv's pool). Empty when the process is gone.
+ */
+export function threadCpuSeconds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {}
+  let tids: string[]
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return out
+  }
+  for (const tid of tids) {
+    const cpu = cpuSeconds(pid, tid)
+    if (cpu === null) continue
+    let comm = ''
+    try {
+      comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim()
+    } catch {
+      continue
+    }
+    const group = tid === String(pid) ? 'main' : comm.startsWith('fw-') ? comm : 'other'
+    out[group] = (out[group] ?? 0) + cpu
+  }
+  return out
 }
 
 /** Pids whose command name (/proc/<pid>/comm) is `comm`. Read-only: used to attribute CPU time, never to signal. */

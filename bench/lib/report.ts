@@ -79,6 +79,8 @@ function throughputReport(t: ThroughputResult): string[] {
       usRow('firewatch, to stored', u.firewatch)
     ])
   )
+  const threads = (x: Record<string, number>) => Object.entries(x).map(([g, us]) => `${g} ${us.toFixed(1)}`).join(', ')
+  out.push(`Server CPU µs per message by thread (median): raw aedes ${threads(t.threadUsPerMsg.raw)}; firewatch ${threads(t.threadUsPerMsg.firewatch)}`)
   out.push(`CPU-cost ratio raw aedes / firewatch: ${t.cpuCostRatio.toFixed(2)} (the throughput ratio to expect when both are CPU-bound on the same cores)`)
   if (t.profile) {
     out.push(`Firewatch server CPU profile (extra round), self time: ${t.profile.areas.map((a) => `${a.area} ${a.pct}%`).join(', ')}`)

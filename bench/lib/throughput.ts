@@ -8,7 +8,7 @@ import { InfluxStore } from '../../src/store/influx.js'
 import { INFLUX_URL, testEnv, uniqueNames } from '../../test/helpers/env.js'
 import { ServerChild } from './child.js'
 import type { RunCleanup } from './cleanup.js'
-import { findRedisPid, meanCores, medianCpu, totalUs, type CpuSnapshot } from './cpu.js'
+import { findRedisPid, meanCores, medianCpu, medianThreads, totalUs, type CpuSnapshot } from './cpu.js'
 import { median, rate, round2 } from './numbers.js'
 import { summarizeProfile, type ProfileSummary } from './profile.js'
 import { progress } from './progress.js'
@@ -52,6 +52,8 @@ export interface ThroughputResult {
   cores: { raw: CpuSnapshot; firewatch: CpuSnapshot }
   /** Median CPU time per message of each process, µs. */
   usPerMsg: { raw: CpuSnapshot; firewatch: CpuSnapshot }
+  /** Median CPU time per message of each server's threads, µs (main = the event loop: the broker). */
+  threadUsPerMsg: { raw: Record<string, number>; firewatch: Record<string, number> }
   /**
    * Median over the rounds of (CPU µs per message of our processes, raw aedes) / (the same, Firewatch end to end): the
    * throughput ratio to expect when both runs are CPU-bound on the same cores. Less sensitive to other load.
@@ -159,6 +161,10 @@ function summarize(rounds: RoundPair[], clients: number, window: number, message
     },
     cores: { raw: meanCores(rounds.map((p) => p.raw.cores)), firewatch: meanCores(rounds.map((p) => p.firewatch.cores)) },
     usPerMsg: { raw: medianCpu(rounds.map((p) => p.raw.usPerMsg)), firewatch: medianCpu(rounds.map((p) => p.firewatch.usPerMsg)) },
+    threadUsPerMsg: {
+      raw: medianThreads(rounds.map((p) => p.raw.threadUsPerMsg)),
+      firewatch: medianThreads(rounds.map((p) => p.firewatch.threadUsPerMsg))
+    },
     cpuCostRatio: round2(median(rounds.map((p) => totalUs(p.raw.usPerMsg) / Math.max(1e-9, totalUs(p.firewatch.usPerMsg))))),
     profile: null,
     rawProfile: null

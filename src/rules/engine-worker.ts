@@ -13,6 +13,9 @@ import { loadProfiles } from '../ingest/profiles.js'
 import { loadRules } from './rule-set.js'
 import { buildRulesRuntime } from './runtime.js'
 import type { EngineRequest, EngineWorkerData, EngineWorkerMessage } from './engine-thread.js'
+import { nameThisThread } from '../thread-name.js'
+
+nameThisThread('fw-engine')
 
 const data = workerData as EngineWorkerData
 const config = data.config as Readonly<Config>

@@ -9,6 +9,9 @@ import { LogConsumer } from '../ingest/log-consumer.js'
 import { InfluxStore } from './influx.js'
 import { TelemetryWriter } from './telemetry-writer.js'
 import type { WriterWorkerData, WriterWorkerMessage } from './writer-thread.js'
+import { nameThisThread } from '../thread-name.js'
+
+nameThisThread('fw-writer')
 
 const data = workerData as WriterWorkerData
 const port = parentPort!
