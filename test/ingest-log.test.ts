@@ -129,10 +129,11 @@ describe('the ingest log (Redis Stream)', () => {
       const fake = {
         defineCommand: () => undefined,
         fwIngestAppend: (...args: unknown[]) =>
-          new Promise<string[]>((resolve) => {
+          new Promise<string>((resolve) => {
             const index = args[args.findIndex((a) => Buffer.isBuffer(a)) + 1] // after the bodies
             const messages = String(index).split('\n').filter((l) => / \d+ \d+ \d+$/.test(l) && l.split(' ').length === 6).length
-            calls.push({ messages, answer: () => resolve(Array.from({ length: messages }, (_, i) => `1-${i}`)) })
+            // The script's answer: each message's stream id followed by a newline.
+            calls.push({ messages, answer: () => resolve(Array.from({ length: messages }, (_, i) => `1-${i}\n`).join('')) })
           })
       }
       const held = new IngestLog(fake as unknown as Redis, { prefix })
@@ -150,6 +151,34 @@ describe('the ingest log (Redis Stream)', () => {
       expect(calls.map((c) => c.messages)).toEqual([1, 2])
       calls[1]!.answer()
       expect(await Promise.all(later)).toEqual(['1-0', '1-1'])
+    })
+
+    it('answers a script call sent again (a resend after a lost reply) with its first answer, appending nothing twice', async () => {
+      // What ioredis does after a reconnect: the same call, same batch key, a second time.
+      const real = redis as unknown as Record<string, (...a: unknown[]) => Promise<string>>
+      const answers: string[] = []
+      const twice = {
+        defineCommand: (name: string, def: { lua: string }) => redis.defineCommand(name, def),
+        fwIngestAppend: async (...args: unknown[]) => {
+          const first = await real.fwIngestAppend!.apply(redis, args)
+          const again = await real.fwIngestAppend!.apply(redis, args)
+          answers.push(first, again)
+          return again
+        }
+      }
+      const resending = new IngestLog(twice as unknown as Redis, { prefix })
+      const ts = Date.now() - 1000
+      const got = await Promise.all([
+        resending.append(telemetry([reading(1, ts)])),
+        resending.append(telemetry([reading(1, ts)])), // a duplicate within the same call
+        resending.append(telemetry([reading(2, ts + 1)], 'dev-2'))
+      ])
+      expect(answers).toHaveLength(2)
+      expect(answers[1]).toBe(answers[0])
+      expect(got[0]).toMatch(/^\d+-\d+$/)
+      expect(got[1]).toBeNull()
+      expect(got[2]).toMatch(/^\d+-\d+$/)
+      expect(ids(await entries())).toEqual([got[0], got[2]])
     })
 
     it('appends a burst of 256 messages of 500 items each in one turn, cut into batches Redis can run', async () => {

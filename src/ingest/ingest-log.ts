@@ -31,14 +31,11 @@ import type { IngestItem, IngestMessage, MessageType } from './types.js'
 // trim interval, and always in a call that also added to it: between trims it holds members a little longer than the
 // window (more redeliveries dropped, never fewer), and it lives at least the window past its last member.
 // Two arguments for the whole batch instead of several per message: the client encodes and frames them once.
-// Returns per message the stream id, or '' when every item was a duplicate.
+// Returns per message the stream id, or '' when every item was a duplicate, each followed by '\n': one string, which
+// Redis sends and the client reads as one reply instead of one per message.
 const APPEND_SCRIPT = `
 local done = redis.call('GET', KEYS[2])
-if done then
-  local ids = {}
-  for id in string.gmatch(done, '([^\\n]*)\\n') do ids[#ids + 1] = id end
-  return ids
-end
+if done then return done end
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 local data, index = ARGV[3], ARGV[4]
 local find, sub = string.find, string.sub
@@ -87,8 +84,9 @@ for k in string.gmatch(ARGV[5], '%d+') do
   redis.call('ZREMRANGEBYSCORE', seen, '-inf', now - window)
   redis.call('PEXPIRE', seen, ARGV[6])
 end
-redis.call('SET', KEYS[2], table.concat(ids, '\\n') .. '\\n', 'PX', 120000)
-return ids
+local answer = table.concat(ids, '\\n') .. '\\n'
+redis.call('SET', KEYS[2], answer, 'PX', 120000)
+return answer
 `
 
 /** A device's entry head up to "rx" and its keys; see IngestLog.partsOf. */
@@ -271,26 +269,29 @@ export class IngestLog {
         index += `${seen} ${counter} ${numbered ? 1 : 0}${priority ? 1 : 0} ${headBytes} ${data.length - start} ${items.length}\n${lines}`
       }
       this.lastBatchBytes = data.length
-      const cmd = (this.redis as unknown as Record<string, (...a: (string | number | Buffer)[]) => Promise<string[]>>).fwIngestAppend!
+      const cmd = (this.redis as unknown as Record<string, (...a: (string | number | Buffer)[]) => Promise<string>>).fwIngestAppend!
       const expiry = String(this.windowMs + this.trimEveryMs)
       const call = cmd.call(this.redis, keys.length, ...keys, String(now), String(this.windowMs), data.bytesWritten(), index, [...trims].join(' '), expiry)
       this.callsInFlight++
       this.calls++
       call.then(
-        (ids) => {
+        (answer) => {
+          const ids = answer.split('\n')
           // A callback that throws must not keep the rest of the batch from being acknowledged.
           let thrown: unknown
           for (let i = 0; i < batch.length; i++) {
             const id = ids[i] || null
             const type = batch[i]!.message.type
-            if (id) this.appendedByKind[type === 'event' ? 'events' : type]++
+            if (id) {
+              this.appended++
+              this.appendedByKind[type === 'event' ? 'events' : type]++
+            }
             try {
               batch[i]!.done(null, id)
             } catch (err) {
               thrown ??= err
             }
           }
-          this.appended += ids.filter(Boolean).length
           this.callDone()
           if (thrown !== undefined) throw thrown
         },
