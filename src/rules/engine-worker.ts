@@ -1,7 +1,8 @@
 /**
  * The rule engine's thread: reading the ingest log, evaluating rules, raising alerts and running the BullMQ jobs (all
- * but the 119 forward's, which has a thread of its own: src/notifications/forward-thread.ts) happen here, on an event loop of their own, so neither the broker's load delays a fire alarm's alert nor the
- * engine's work delays a PUBACK. It answers the main thread's requests (a sweep, test modes) and reports counters.
+ * but the 119 forward's, which has a thread of its own: src/notifications/forward-thread.ts) happen here, on an event
+ * loop of their own, so neither the broker's load delays a fire alarm's alert nor the engine's work delays a PUBACK.
+ * It answers the main thread's requests (a sweep, test modes) and reports counters.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { Redis } from 'ioredis'
@@ -48,8 +49,7 @@ async function main(): Promise<void> {
       // Holds this thread and nothing else, as evaluating an alarm storm would (without burning the CPU meanwhile).
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms)
       post({ type: 'reply', id: m.id, ok: true })
-    }
-    else if (m.op === 'stop') {
+    } else if (m.op === 'stop') {
       clearInterval(report)
       void runtime
         .stop()
