@@ -29,6 +29,7 @@ import { loadRules, type RuleSet } from './rules/rule-set.js'
 import type { Jobs } from './rules/jobs.js'
 import { buildRulesRuntime, RULES_GROUP } from './rules/runtime.js'
 import { EngineThread } from './rules/engine-thread.js'
+import { ForwardThread } from './notifications/forward-thread.js'
 import { AuthService, deriveJwtSecret } from './auth/auth-service.js'
 import { ScopeGuard } from './auth/scope.js'
 import { LiveHub } from './api/live/live-hub.js'
@@ -58,6 +59,8 @@ export interface App {
   readonly guard: ScopeGuard
   readonly rules: RuleSet
   readonly engine: EngineThread
+  /** The 119 forward's deliveries, in a thread of their own (started when FORWARD_119_URL is set). */
+  readonly forward: ForwardThread
   readonly jobs: Jobs
   readonly live: LivePublisher
   /** The WebSocket clients of the live channel (/api/v1/live). */
@@ -127,6 +130,10 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   const presence = new Presence(registry, log, undefined, deviceFeed)
   // The rule engine runs in a thread of its own (src/rules/engine-worker.ts).
   const engine = new EngineThread({ config, ingestStream: ingestLog.stream }, log.child({ component: 'rules' }))
+  // So do the 119 forward's deliveries, on every instance that has FORWARD_119_URL, whether it runs the engine or not:
+  // a confirmation can be made on any instance, and its forward must not wait for the engine's instance or thread.
+  const forward = new ForwardThread({ config }, log.child({ component: 'forward119' }))
+  if (!config.forward119) log.warn({ setting: 'FORWARD_119_URL' }, 'FORWARD_119_URL is not set: fire alarms confirmed on this instance are not forwarded to the 119 command center')
   // Every alert change, from either thread, goes out on MQTT v1/alerts/{unitId} from here, where the broker is.
   const liveSubscriber = new Redis(config.redisUrl, { lazyConnect: true })
   liveSubscriber.on('error', (err) => log.warn({ err }, 'Redis connection error (live subscriber)'))
@@ -203,6 +210,9 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       },
       rules: async () => {
         if (config.ruleEngine && !engine.alive) throw new Error('the rule engine thread is not running')
+      },
+      forward119: async () => {
+        if (config.forward119 && !forward.alive) throw new Error('the 119 forward thread is not running')
       }
     },
     status: () => counters(),
@@ -226,12 +236,12 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     },
     queues: await jobs.counts().catch(() => ({})),
     openAlerts: await alerts.repo.openByClass(),
-    liveMessages: live.published + engine.stats.liveMessages,
+    liveMessages: live.published + engine.stats.liveMessages + forward.stats.liveMessages,
     notifications: notifier.sent + engine.stats.notifications,
     acceptedByKind: ingestLog.appendedByKind,
     influxWriteSeconds: writer.stats.writeSeconds,
-    // The deliveries run where the BullMQ workers do: the engine's thread.
-    deliveries: engine.stats.deliveries
+    // Webhooks are delivered in the engine's thread, the 119 forward in its own.
+    deliveries: { webhooks: engine.stats.webhooks, forward119: forward.stats }
   })
 
   let trimTimer: NodeJS.Timeout | null = null
@@ -252,6 +262,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     guard,
     rules,
     engine,
+    forward,
     jobs,
     live,
     liveHub,
@@ -286,6 +297,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       if (config.modbusPolling) await modbus.start()
       await runtime.start()
       if (config.ruleEngine) await engine.start()
+      if (config.forward119) await forward.start()
       await liveSubscriber.connect()
       await liveSubscriber.subscribe(live.channel)
       liveHub.attach(liveSubscriber)
@@ -308,6 +320,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       await api.close()
       await writer.stop()
       await engine.stop()
+      await forward.stop()
       await runtime.stop()
       await presence.stop()
       await redis.quit().catch(() => undefined)

@@ -1,7 +1,7 @@
 /**
- * A worker thread that is started again when it dies: the telemetry writer's and the rule engine's. Their work waits
- * in the ingest log (and BullMQ) meanwhile, so a restart loses nothing; it only has to happen, backing off from 1 s
- * to 30 s until the thread runs again.
+ * A worker thread that is started again when it dies: the telemetry writer's, the rule engine's and the 119 forward's.
+ * Their work waits in the ingest log (and BullMQ) meanwhile, so a restart loses nothing; it only has to happen,
+ * backing off from 1 s to 30 s until the thread runs again.
  *
  * The thread says `{type: 'ready'}` once it works, or `{type: 'failed', message}` if it cannot start; every other
  * message goes to {@link SupervisedThread.onMessage}. How a thread is asked to stop is its own

@@ -1,7 +1,7 @@
 /**
  * Name the calling thread in /proc (Linux), so `top -H`, `ps -L` and the benchmark's CPU split tell the broker's
- * thread from the telemetry writer's and the rule engine's (Node gives every thread the process's name, "node").
- * The kernel keeps 15 bytes of it. Elsewhere, or when /proc is not writable, it does nothing.
+ * thread from the telemetry writer's, the rule engine's and the 119 forward's (Node gives every thread the process's
+ * name, "node"). The kernel keeps 15 bytes of it. Elsewhere, or when /proc is not writable, it does nothing.
  */
 import { readlinkSync, writeFileSync } from 'node:fs'
 

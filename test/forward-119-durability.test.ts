@@ -1,7 +1,8 @@
 /**
- * The 119 forward survives the process that confirmed the alarm: a server process answers the operator's confirm and
- * is SIGKILLed right after the reply; no process has forwarded it yet (none runs the BullMQ workers), and the instance
- * that starts next forwards it, once.
+ * The 119 forward survives the process that confirmed the alarm: a server process answers the operator's confirm, its
+ * forward thread starts sending (the receiver does not answer that attempt) and the process is SIGKILLed in the middle
+ * of it; an instance that starts next, without the rule engine, takes the forward up once its lock has expired and
+ * delivers it, once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { apiAt, createUnitAt, startTestApp, testEnv, uniqueNames, waitFor, type TestApp } from './helpers/env.js'
@@ -24,9 +25,9 @@ afterAll(async () => {
 })
 
 describe('119 forward across a crash', () => {
-  it('is forwarded by the next instance when the confirming process is killed right after its reply', async () => {
-    // The registry and the alarm, from an instance without workers.
-    t = await startTestApp(names, forward)
+  it('is forwarded by the next instance when the confirming process is killed while sending it', async () => {
+    // The registry and the alarm, from an instance that forwards nothing (no FORWARD_119_URL).
+    t = await startTestApp(names)
     const unitId = await createUnitAt(t.api)
     const { alert } = await t.app.alerts.raise({
       unitId,
@@ -42,15 +43,19 @@ describe('119 forward across a crash', () => {
     })
 
     const httpPort = await freePort()
-    const server = await startServerProcess(testEnv(names, { ...forward, HTTP_PORT: String(httpPort), LOG_LEVEL: 'info' }))
+    const server = await startServerProcess(testEnv(names, { ...forward, HTTP_PORT: String(httpPort), FORWARD_119_TIMEOUT_MS: '3000', LOG_LEVEL: 'info' }))
+    receiver.stall = 1
     const r = await apiAt(`http://127.0.0.1:${httpPort}`)('POST', `/api/v1/alerts/${alert.id}/confirm`, { comment: 'confirmed by phone' })
-    await server.kill('SIGKILL')
     expect(r.status).toBe(200)
-    expect(receiver.requests).toHaveLength(0)
+    // Its forward thread is waiting for the receiver's answer (3 s at most) when the process dies.
+    await waitFor(async () => receiver.requests.length > 0, 2500, 20)
+    await server.kill('SIGKILL')
+    expect(receiver.requests.map((q) => q.status)).toEqual([0])
 
     await t.stop()
-    t = await startTestApp(names, { ...forward, RULE_ENGINE: 'true' })
-    const got = await receiver.waitFor((q) => JSON.parse(q.body).alert?.id === alert.id, 20_000)
+    t = await startTestApp(names, forward)
+    // Within seconds, not BullMQ's default 30 s lock and stall check: the forward's lock lasts 5 s (src/rules/jobs.ts).
+    const got = await receiver.waitFor((q) => q.status === 200 && JSON.parse(q.body).alert?.id === alert.id, 20_000)
     expect(JSON.parse(got.body)).toMatchObject({ type: 'fire_confirmed', confirmedBy: 'root' })
     const recorded = await waitFor(async () => {
       const history = await t!.api<{ transitions: { action: string }[] }>('GET', `/api/v1/alerts/${alert.id}`)
@@ -58,6 +63,6 @@ describe('119 forward across a crash', () => {
       return delivered.length > 0 ? delivered : null
     })
     expect(recorded).toHaveLength(1)
-    expect(receiver.requests).toHaveLength(1)
+    expect(receiver.requests.map((q) => q.status)).toEqual([0, 200])
   })
 })

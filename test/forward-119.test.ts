@@ -91,7 +91,7 @@ describe('119 forward', () => {
     ])
     expect(forward[1]).toMatchObject({ actor: 'system', fromStatus: 'acknowledged', toStatus: 'acknowledged' })
 
-    // Counted in the engine's thread, published by the main one.
+    // Counted in the forward's thread, published by the main one.
     await waitFor(async () => {
       const text = await (await fetch(`http://127.0.0.1:${t.httpPort}/metrics`)).text()
       return /firewatch_forward_119_total\{outcome="delivered"\} [1-9]/.test(text) && /firewatch_forward_119_total\{outcome="failed"\} [1-9]/.test(text)

@@ -1,14 +1,14 @@
 /**
  * Notifications leaving Firewatch: webhooks per jurisdiction and alert class (fed from the notification outbox) and
  * the 119 forward of confirmed fire alarms (fed by an alert listener). Built in every thread that changes alerts; the
- * outbox reader and the delivery jobs run only where the BullMQ workers run (RULE_ENGINE). docs/NOTIFICATIONS.md.
+ * outbox reader and the webhook deliveries run in the rule engine's thread (RULE_ENGINE), the 119 forward's deliveries
+ * in a thread of their own on every instance with FORWARD_119_URL (forward-thread.ts). docs/NOTIFICATIONS.md.
  */
 import { Redis } from 'ioredis'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import type { Pool } from '../store/postgres.js'
 import type { Jobs } from '../rules/jobs.js'
-import type { LivePublisher } from '../alerts/live.js'
 import { LogConsumer } from '../ingest/log-consumer.js'
 import { outboxStream } from '../alerts/notifier.js'
 import { WebhookRepository } from './webhook-repository.js'
@@ -16,6 +16,7 @@ import { WebhookDelivery, type WebhookStats } from './webhook-delivery.js'
 import { WebhookDispatcher, WEBHOOK_GROUP } from './webhook-dispatcher.js'
 import { Forward119, type ForwardStats } from './forward-119.js'
 
+/** Delivery counters, as /metrics shows them: the webhooks' from the engine's thread, the forward's from its own. */
 export interface NotificationStats {
   webhooks: WebhookStats
   forward119: ForwardStats
@@ -28,22 +29,17 @@ export class Notifications {
   private readonly dispatcher: WebhookDispatcher | null = null
   private readonly connection: Redis | null = null
 
-  constructor(o: { config: Readonly<Config>; log: Logger; pool: Pool; jobs: Jobs; runWorkers: boolean; live?: Pick<LivePublisher, 'publish'> }) {
+  constructor(o: { config: Readonly<Config>; log: Logger; pool: Pool; jobs: Jobs; runWorkers: boolean }) {
     const { config, log, pool, jobs } = o
     this.repo = new WebhookRepository(pool)
     this.delivery = new WebhookDelivery({ jobs, repo: this.repo, log, settings: config.webhooks })
-    this.forward = new Forward119({ pool, jobs, log, target: config.forward119, live: o.live })
+    this.forward = new Forward119({ pool, jobs, target: config.forward119 })
     if (!o.runWorkers) return
     // The outbox reader's blocking reads hold a connection of their own.
     this.connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null, lazyConnect: true })
     this.connection.on('error', (err) => log.warn({ err }, 'Redis connection error (notification outbox)'))
     const consumer = new LogConsumer(this.connection, { stream: outboxStream(config.redisPrefix), group: WEBHOOK_GROUP, consumer: config.consumerName, batchSize: 100 })
     this.dispatcher = new WebhookDispatcher({ consumer, repo: this.repo, delivery: this.delivery, log })
-    if (!config.forward119) log.warn({ setting: 'FORWARD_119_URL' }, 'FORWARD_119_URL is not set: confirmed fire alarms are not forwarded to the 119 command center')
-  }
-
-  get stats(): NotificationStats {
-    return { webhooks: { ...this.delivery.stats }, forward119: { ...this.forward.stats } }
   }
 
   async start(): Promise<void> {

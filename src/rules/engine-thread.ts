@@ -8,16 +8,20 @@ import { SupervisedThread } from '../supervised-thread.js'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import type { EngineStats } from './engine.js'
-import type { NotificationStats } from '../notifications/index.js'
+import type { WebhookStats } from '../notifications/webhook-delivery.js'
 
 export interface EngineWorkerData {
   config: Readonly<Config>
   ingestStream: string
 }
 
-export type EngineRequest = { id: number; op: 'sweep'; now?: number } | { id: number; op: 'refreshTestModes' } | { id: number; op: 'stop' }
+export type EngineRequest =
+  | { id: number; op: 'sweep'; now?: number }
+  | { id: number; op: 'refreshTestModes' }
+  | { id: number; op: 'block'; ms: number }
+  | { id: number; op: 'stop' }
 
-export type ThreadStats = EngineStats & { liveMessages: number; notifications: number; deliveries: NotificationStats }
+export type ThreadStats = EngineStats & { liveMessages: number; notifications: number; webhooks: WebhookStats }
 
 export type EngineWorkerMessage =
   | { type: 'ready' }
@@ -26,7 +30,7 @@ export type EngineWorkerMessage =
   | { type: 'reply'; id: number; ok: boolean; message?: string }
 
 const ZERO: ThreadStats = { messages: 0, effects: 0, batches: 0, failures: 0, replaysSkipped: 0, deadLettered: 0, lastError: null, liveMessages: 0, notifications: 0,
-  deliveries: { webhooks: { delivered: 0, failed: 0, deadLettered: 0 }, forward119: { delivered: 0, failed: 0, gaveUp: 0 } } }
+  webhooks: { delivered: 0, failed: 0, deadLettered: 0 } }
 
 export class EngineThread extends SupervisedThread<EngineWorkerMessage> {
   /** The counters of the running thread (a restarted thread counts from zero). */
@@ -77,5 +81,13 @@ export class EngineThread extends SupervisedThread<EngineWorkerMessage> {
   /** Re-read device test modes; resolves once the engine applies them. */
   refreshTestModes(): Promise<void> {
     return this.request({ op: 'refreshTestModes' })
+  }
+
+  /**
+   * Hold the engine's thread for `ms`, as an alarm storm would keep it busy; resolves when it is free again. For tests
+   * of what must not wait for the engine (the 119 forward); nothing outside the process can ask for it.
+   */
+  block(ms: number): Promise<void> {
+    return this.request({ op: 'block', ms } as Omit<EngineRequest, 'id'>)
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The rule engine's thread: reading the ingest log, evaluating rules, raising alerts and running the BullMQ jobs
- * happen here, on an event loop of their own, so neither the broker's load delays a fire alarm's alert nor the
- * engine's work delays a PUBACK. It answers the main thread's requests (a sweep, test modes) and reports counters.
+ * The rule engine's thread: reading the ingest log, evaluating rules, raising alerts and running the BullMQ jobs (all
+ * but the 119 forward's, which has a thread of its own: src/notifications/forward-thread.ts) happen here, on an event
+ * loop of their own, so neither the broker's load delays a fire alarm's alert nor the engine's work delays a PUBACK.
+ * It answers the main thread's requests (a sweep, test modes) and reports counters.
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { Redis } from 'ioredis'
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: data.ingestStream, runEngine: true })
   const engine = runtime.engine!
 
-  const stats = () => ({ ...engine.stats, liveMessages: runtime.live.published, notifications: runtime.notifier.sent, deliveries: runtime.notifications.stats })
+  const stats = () => ({ ...engine.stats, liveMessages: runtime.live.published, notifications: runtime.notifier.sent, webhooks: { ...runtime.notifications.delivery.stats } })
   const report = setInterval(() => post({ type: 'stats', stats: stats() }), 200)
 
   port.on('message', (m: EngineRequest) => {
@@ -44,7 +45,11 @@ async function main(): Promise<void> {
       )
     if (m.op === 'sweep') void answer(engine.sweep(m.now))
     else if (m.op === 'refreshTestModes') void answer(engine.refreshTestModes())
-    else if (m.op === 'stop') {
+    else if (m.op === 'block') {
+      // Holds this thread and nothing else, as evaluating an alarm storm would (without burning the CPU meanwhile).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms)
+      post({ type: 'reply', id: m.id, ok: true })
+    } else if (m.op === 'stop') {
       clearInterval(report)
       void runtime
         .stop()

@@ -34,7 +34,20 @@ export interface JobsConfig {
  * 119 forward have theirs so a slow webhook receiver never delays a confirmed fire alarm's forward.
  */
 export const QUEUES = { timers: 'timers', notify: 'notify', webhooks: 'webhooks', forward119: 'forward119' } as const
-type QueueName = (typeof QUEUES)[keyof typeof QUEUES]
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES]
+
+/**
+ * The queues the rule engine's thread works. The 119 forward is worked by a thread of its own
+ * (src/notifications/forward-thread.ts), so a busy engine never holds a confirmed fire alarm back.
+ */
+export const ENGINE_QUEUES: readonly QueueName[] = [QUEUES.timers, QUEUES.notify, QUEUES.webhooks]
+
+/**
+ * The forward's locks are short, so a forward whose thread died mid-attempt is taken up again within seconds (the lock
+ * expires, a stall check finds it) instead of BullMQ's 30 s and more; and a forward is not dropped because its thread
+ * died during it more than once (BullMQ's default fails a job at its second stall). GB 50440: 3 s.
+ */
+const FORWARD_LOCKS = { lockDuration: 5_000, stalledInterval: 2_000, maxStalledCount: 10 }
 
 /**
  * A timer or a notification must not give up while PostgreSQL or Redis is away for a while: retried without limit,
@@ -86,13 +99,12 @@ export class Jobs {
     this.handlers[queue].set(name, fn)
   }
 
-  /** Connect; with `workers`, also run the jobs (the instance that runs the rule engine). */
-  async start(workers = true): Promise<void> {
+  /** Connect; and run the jobs of these queues here (none: this thread only adds jobs). */
+  async start(workers: readonly QueueName[] = []): Promise<void> {
     await this.producer.connect().catch((err: Error) => {
       if (!/already connect/i.test(err.message)) throw err
     })
-    if (!workers) return
-    for (const name of Object.values(QUEUES)) {
+    for (const name of workers) {
       const connection = new Redis(this.cfg.redisUrl, { maxRetriesPerRequest: null })
       connection.on('error', (err) => this.cfg.log.warn({ err }, 'BullMQ worker connection error'))
       this.workerConnections.push(connection)
@@ -103,7 +115,14 @@ export class Jobs {
           if (!fn) throw new Error(`no handler for job ${job.name} on queue ${name}`)
           await fn(job.data as Record<string, unknown>, job)
         },
-        { connection, prefix: this.cfg.prefix, concurrency: name === 'timers' ? 4 : name === 'webhooks' ? (this.cfg.webhookConcurrency ?? 50) : 8, autorun: true, settings: { backoffStrategy } }
+        {
+          connection,
+          prefix: this.cfg.prefix,
+          concurrency: name === 'timers' ? 4 : name === 'webhooks' ? (this.cfg.webhookConcurrency ?? 50) : 8,
+          autorun: true,
+          settings: { backoffStrategy },
+          ...(name === 'forward119' ? FORWARD_LOCKS : {})
+        }
       )
       worker.on('failed', (job, err) =>
         this.cfg.log.warn({ err, queue: name, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade }, 'job failed')
@@ -112,7 +131,7 @@ export class Jobs {
       this.workers.push(worker)
     }
     // One sweep schedule however many instances start: the scheduler id is the key.
-    await this.queues.timers.upsertJobScheduler('sweep', { every: this.cfg.sweepEveryMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } })
+    if (workers.includes('timers')) await this.queues.timers.upsertJobScheduler('sweep', { every: this.cfg.sweepEveryMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } })
   }
 
   /** A repeating job (a BullMQ job scheduler): one schedule however many instances ask for it, the name its id. */

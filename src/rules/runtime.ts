@@ -18,7 +18,7 @@ import { Escalation } from '../alerts/escalation.js'
 import { Notifier } from '../alerts/notifier.js'
 import { RiskService } from '../alerts/risk.js'
 import { Notifications } from '../notifications/index.js'
-import { Jobs } from './jobs.js'
+import { ENGINE_QUEUES, Jobs } from './jobs.js'
 import { RuleEngine } from './engine.js'
 import { RuleFollowUps } from './follow-ups.js'
 import type { RuleSet } from './rule-set.js'
@@ -69,7 +69,7 @@ export function buildRulesRuntime(o: {
   // The MQTT copy is made by the broker's thread from the live channel (app.ts), whichever thread changed the alert.
   const live = new LivePublisher(redis, config.redisPrefix, () => null, log.child({ component: 'live' }))
   alerts.on('live', (alert, change) => live.publish(alert, change))
-  const notifications = new Notifications({ config, log: log.child({ component: 'notifications' }), pool, jobs, runWorkers: o.runEngine, live })
+  const notifications = new Notifications({ config, log: log.child({ component: 'notifications' }), pool, jobs, runWorkers: o.runEngine })
   // GB 50440: a confirmed fire alarm reaches the 119 command center within 3 s; its forward is enqueued next to the live message.
   alerts.on('forward119', notifications.forward.onAlertChange)
   new Escalation(alerts, jobs, rules, { afterMs: config.escalateAfterMs, remindMs: config.escalateRemindMs })
@@ -127,7 +127,7 @@ export function buildRulesRuntime(o: {
     followUp,
     engine,
     async start() {
-      await jobs.start(o.runEngine)
+      await jobs.start(o.runEngine ? ENGINE_QUEUES : [])
       await followUp.start(o.runEngine)
       await notifications.start()
       if (engine && engineRedis && eventRedis) {

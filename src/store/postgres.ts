@@ -37,10 +37,16 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   }
 }
 
+/** A pool that connects on its first query: for a thread that must start while PostgreSQL is away (the 119 forward's). */
+export function openPool(databaseUrl: string, log: Logger, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max })
+  pool.on('error', (err) => log.error({ err }, 'idle PostgreSQL client failed'))
+  return pool
+}
+
 /** Connect, creating the database first when it does not exist yet (a new installation, a test run). */
 export async function connectPostgres(databaseUrl: string, log: Logger): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 })
-  pool.on('error', (err) => log.error({ err }, 'idle PostgreSQL client failed'))
+  const pool = openPool(databaseUrl, log)
   try {
     await pool.query('SELECT 1')
     return pool
