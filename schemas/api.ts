@@ -20,6 +20,21 @@ export const Page = Type.Object({
 
 export const List = <T extends TSchema>(item: T) => Type.Object({ items: Type.Array(item), total: Type.Integer() })
 
+/** `?cursor=`: the `nextCursor` of the previous page (src/api/cursor.ts). */
+export const Cursor = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  description: "opaque: the previous page's `nextCursor`, unchanged; the page starts right after that page's last item"
+})
+
+/** A page of a keyset-paged list: `nextCursor` is null on the last page. */
+export const CursorList = <T extends TSchema>(item: T) =>
+  Type.Object({
+    items: Type.Array(item),
+    total: Type.Integer({ description: 'items in the whole list, not only this page' }),
+    nextCursor: Type.Union([Cursor, Type.Null()], { description: 'pass as `cursor` for the next page; null: this is the last page' })
+  })
+
 export const JurisdictionLevel = Type.Union([Type.Literal('city'), Type.Literal('district'), Type.Literal('street')])
 
 export const JurisdictionCreate = Type.Object(

@@ -1,6 +1,6 @@
 /** Random inspections (双随机、一公开): draws, their public list and replay, conflicts of interest. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Id } from './api.js'
+import { Cursor, Id } from './api.js'
 import { RISK_LEVELS } from './alerts.js'
 
 const Timestamp = Type.String({ format: 'date-time' })
@@ -63,8 +63,19 @@ const DrawBase = {
 export const DrawSummary = Type.Object({ ...DrawBase, candidateCount: Type.Integer(), targetCount: Type.Integer() })
 export type DrawSummary = Static<typeof DrawSummary>
 
-export const Draw = Type.Object({ ...DrawBase, weights: WeightTable, candidates: Type.Array(DrawCandidate), targets: Type.Array(DrawTarget) })
+export const Draw = Type.Object({
+  ...DrawBase,
+  weights: WeightTable,
+  candidateCount: Type.Integer({ description: 'units drawn from; the list itself, with weights, is GET …/draws/{id}/candidates' }),
+  targets: Type.Array(DrawTarget)
+})
 export type Draw = Static<typeof Draw>
+
+export const CandidatesQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  cursor: Type.Optional(Cursor)
+})
+export type CandidatesQuery = Static<typeof CandidatesQuery>
 
 export const DrawsQuery = Type.Object({
   jurisdictionId: Type.Optional(Id),

@@ -1,12 +1,18 @@
-/** The units in scope ranked by risk (`GET /api/v1/risk`): what the console's risk list shows, in one call. */
+/** The units in scope ranked by risk (`GET /api/v1/risk`): what the console's risk list shows, a page per call. */
 import { Type, type Static } from '@sinclair/typebox'
-import { Id, Page, UnitCategory } from './api.js'
+import { Cursor, Id, UnitCategory } from './api.js'
 import { RISK_LEVELS } from './alerts.js'
 
-export const RiskRankingQuery = Type.Composite([
-  Page,
-  Type.Object({ jurisdictionId: Type.Optional(Id) })
-])
+export const RiskRankingQuery = Type.Object({
+  jurisdictionId: Type.Optional(Id),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  cursor: Type.Optional(Cursor),
+  offset: Type.Integer({
+    minimum: 0,
+    default: 0,
+    description: 'deprecated, kept for older clients: skips that many units (its cost grows with it); use `cursor`. Not together with `cursor`.'
+  })
+})
 export type RiskRankingQuery = Static<typeof RiskRankingQuery>
 
 const Nullable = <T extends ReturnType<typeof Type.Integer | typeof Type.String>>(t: T) => Type.Union([t, Type.Null()])
@@ -26,3 +32,4 @@ export const RankedUnit = Type.Object({
   offlineDevices: Type.Integer()
 })
 export type RankedUnit = Static<typeof RankedUnit>
+

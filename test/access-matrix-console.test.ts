@@ -131,9 +131,38 @@ describe('the ranking', () => {
     expect(items[0]!.score!).toBeGreaterThan(items[1]!.score!)
   })
 
-  it('pages', async () => {
-    const page = (await as.root<{ items: RankedUnit[]; total: number }>('GET', '/api/v1/risk?limit=1&offset=1')).body
+  it('pages by cursor, and still by offset', async () => {
+    type Page = { items: RankedUnit[]; total: number; nextCursor: string | null }
+    const whole = (await as.root<Page>('GET', '/api/v1/risk')).body
+    expect(whole.nextCursor).toBeNull()
+    const walked: string[] = []
+    let cursor: string | null = null
+    do {
+      const page: Page = (await as.root<Page>('GET', `/api/v1/risk?limit=1${cursor ? `&cursor=${cursor}` : ''}`)).body
+      expect(page.total).toBe(3)
+      expect(page.items).toHaveLength(1)
+      walked.push(page.items[0]!.unitId)
+      cursor = page.nextCursor
+    } while (cursor)
+    expect(walked).toEqual(whole.items.map((u) => u.unitId))
+    const page = (await as.root<Page>('GET', '/api/v1/risk?limit=1&offset=1')).body
     expect(page.total).toBe(3)
-    expect(page.items).toHaveLength(1)
+    expect(page.items.map((u) => u.unitId)).toEqual([walked[1]])
+  })
+
+  it('names the field of a bad page request', async () => {
+    const next = (await as.root<{ nextCursor: string }>('GET', '/api/v1/risk?limit=1')).body.nextCursor
+    for (const [q, field] of [
+      ['limit=0', 'limit'],
+      ['limit=1001', 'limit'],
+      ['cursor=%%%', 'cursor'],
+      [`cursor=${Buffer.from('[101, "x"]').toString('base64url')}`, 'cursor'],
+      [`cursor=${Buffer.from('[5, "a/b"]').toString('base64url')}`, 'cursor'],
+      [`cursor=${Buffer.from('{"score": 5}').toString('base64url')}`, 'cursor'],
+      [`cursor=${next}&offset=1`, 'offset']
+    ]) {
+      const r = await as['viewer-a']('GET', `/api/v1/risk?${q}`)
+      expect([q, r.status, r.body]).toEqual([q, 400, expect.objectContaining({ code: 'FW_ERR_VALIDATION', field })])
+    }
   })
 })

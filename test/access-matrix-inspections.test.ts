@@ -27,6 +27,7 @@ const READS: [string, Row][] = [
   ['GET /inspections/draws',                 [[L, L],     [L, H],      [L, H],      [L, H],      [L, H],      [L, H]]],
   ['GET /inspections/draws?jurisdictionId=', [[L, L],     [L, H],      [L, H],      [L, H],      [L, H],      [L, H]]],
   ['GET /inspections/draws/{id}',            [[200, 200], [200, 404],  [200, 404],  [200, 404],  [200, 404],  [200, 404]]],
+  ['GET /inspections/draws/{id}/candidates', [[200, 200], [200, 404],  [200, 404],  [200, 404],  [200, 404],  [200, 404]]],
   ['GET /inspections/draws/{id}/replay',     [[200, 200], [200, 404],  [200, 404],  [200, 404],  [200, 404],  [200, 404]]],
   ['GET /inspections/draws/{id}/public',     [[200, 200], [200, 200],  [200, 200],  [200, 200],  [200, 200],  [200, 200]]],
   ['GET /units/{id}/conflicts',              [[200, 200], [200, 404],  [200, 404],  [200, 404],  [200, 404],  [200, 404]]],
@@ -113,6 +114,7 @@ const ENDPOINTS: Record<string, Call> = {
   'GET /inspections/draws': (api, s) => list(api, '/inspections/draws?limit=1000', fx[s].draw),
   'GET /inspections/draws?jurisdictionId=': (api, s) => list(api, `/inspections/draws?jurisdictionId=${DISTRICT[s]}`, fx[s].draw),
   'GET /inspections/draws/{id}': (api, s) => read(api, `/inspections/draws/${fx[s].draw}`),
+  'GET /inspections/draws/{id}/candidates': (api, s) => read(api, `/inspections/draws/${fx[s].draw}/candidates`),
   'GET /inspections/draws/{id}/replay': (api, s) => read(api, `/inspections/draws/${fx[s].draw}/replay`),
   'GET /inspections/draws/{id}/public': (api, s) => read(api, `/inspections/draws/${fx[s].draw}/public`),
   'GET /units/{id}/conflicts': (api, s) => read(api, `/units/${fx[s].unit}/conflicts`),
@@ -187,7 +189,7 @@ describe('the access matrix of inspections and reports', () => {
 describe('what a caller bound to A can learn about B', () => {
   it('a draw of B answers exactly as a missing one, for every role and action', async () => {
     for (const who of WHO.filter((w) => w !== 'root')) {
-      for (const [method, suffix] of [['GET', ''], ['GET', '/replay'], ['POST', '/publish']] as const) {
+      for (const [method, suffix] of [['GET', ''], ['GET', '/candidates'], ['GET', '/replay'], ['POST', '/publish']] as const) {
         const theirs = await as[who](method, `/api/v1/inspections/draws/${fx.B.draw}${suffix}`)
         const none = await as[who](method, `/api/v1/inspections/draws/987654321${suffix}`)
         expect(theirs.status, `${who} ${suffix}`).toBe(404)

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import pg, { type PoolClient } from 'pg'
 import { apiWithToken, loginAt, startTestApp, type ApiCall, type TestApp } from './helpers/env.js'
-import type { Draw, PublicDraw, DrawReplay } from '../schemas/inspections.js'
+import type { Draw, DrawCandidate, PublicDraw, DrawReplay } from '../schemas/inspections.js'
 import { AUDIT_LOCK } from '../src/audit/audit-log.js'
 
 let t: TestApp
@@ -71,11 +71,28 @@ const draw = async (api: ApiCall, body: Record<string, unknown>) => {
   return r.body
 }
 const picks = (d: Draw) => d.targets.map((x) => [x.unitId, x.inspectors])
+/** Every candidate of a draw, page by page (two at a time, so these small draws take several pages). */
+async function candidatesOf(api: ApiCall, id: string): Promise<DrawCandidate[]> {
+  const all: DrawCandidate[] = []
+  let cursor: string | null = null
+  do {
+    const r: { status: number; body: { items: DrawCandidate[]; total: number; nextCursor: string | null } } = await api(
+      'GET',
+      `/api/v1/inspections/draws/${id}/candidates?limit=2${cursor ? `&cursor=${cursor}` : ''}`
+    )
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    all.push(...r.body.items)
+    cursor = r.body.nextCursor
+  } while (cursor)
+  return all
+}
 
 describe('inspection draws', () => {
   it('weighs candidates by their stored risk level (none as low) and credit record', async () => {
     const d = await draw(inspector, { jurisdictionId: A, targets: 2, seed: 'weights' })
-    expect(d.candidates.map((c) => [c.unitId, c.riskLevel, c.dishonest, c.activeEntries, c.weight])).toEqual([
+    expect(d.candidateCount).toBe(5)
+    expect(d).not.toHaveProperty('candidates')
+    expect((await candidatesOf(inspector, d.id)).map((c) => [c.unitId, c.riskLevel, c.dishonest, c.activeEntries, c.weight])).toEqual([
       ['unit-a1', 'high', false, 0, 4],
       ['unit-a2', 'low', false, 1, 1.5],
       ['unit-a3', null, false, 0, 1],
@@ -101,7 +118,7 @@ describe('inspection draws', () => {
       const second = await draw(other.api, { jurisdictionId: A, targets: 3, inspectorsPerTarget: 2, seed: 'district-da-2026-q1' })
       expect(second.id).not.toBe(first.id)
       expect(picks(second)).toEqual(picks(first))
-      expect(second.candidates).toEqual(first.candidates)
+      expect(await candidatesOf(other.api, second.id)).toEqual(await candidatesOf(t.api, first.id))
     } finally {
       await other.stop()
     }
@@ -160,9 +177,9 @@ describe('inspection draws', () => {
     expect((await t.api<DrawReplay>('GET', `/api/v1/inspections/draws/${d.id}/replay`)).body.matches).toBe(false)
     // A weight changed after the fact shows too, even where the picks are unchanged.
     const w = await draw(t.api, { jurisdictionId: A, targets: 1, seed: 'weight-tamper' })
-    await db.query(`UPDATE inspection_draws SET candidates = jsonb_set(candidates, '{1,weight}', '3') WHERE id = $1`, [w.id])
+    await db.query(`UPDATE inspection_draw_candidates SET weight = 3 WHERE draw_id = $1 AND position = 1`, [w.id])
     const tampered = (await t.api<DrawReplay>('GET', `/api/v1/inspections/draws/${w.id}/replay`)).body
-    expect(tampered).toMatchObject({ matches: false, weightsMismatched: [w.candidates[1]!.unitId] })
+    expect(tampered).toMatchObject({ matches: false, weightsMismatched: [(await candidatesOf(t.api, w.id))[1]!.unitId] })
   })
 
   it('publishes once; the public list needs no credentials and names units and inspectors', async () => {
@@ -204,6 +221,23 @@ describe('inspection draws', () => {
     expect((await t.api('POST', '/api/v1/inspections/draws', { jurisdictionId: 'nowhere', targets: 1 })).body).toMatchObject({ code: 'FW_ERR_VALIDATION', field: 'jurisdictionId' })
     expect((await t.api('POST', '/api/v1/inspections/draws', { jurisdictionId: A, targets: 0 })).status).toBe(400)
     expect((await t.api('GET', '/api/v1/inspections/draws/999999')).status).toBe(404)
+    expect((await t.api('GET', '/api/v1/inspections/draws/999999/candidates')).status).toBe(404)
+    const d = await draw(t.api, { jurisdictionId: A, targets: 1, seed: 'bad-pages' })
+    const page = (q: string) => t.api(`GET`, `/api/v1/inspections/draws/${d.id}/candidates?${q}`)
+    for (const [q, field] of [
+      ['limit=0', 'limit'],
+      ['limit=1001', 'limit'],
+      ['limit=ten', 'limit'],
+      ['cursor=not-a-cursor', 'cursor'],
+      [`cursor=${Buffer.from('[-1]').toString('base64url')}`, 'cursor'],
+      [`cursor=${Buffer.from('["sc-u1", 3]').toString('base64url')}`, 'cursor'],
+      ['cursor=', 'cursor']
+    ]) {
+      const r = await page(q!)
+      expect([q, r.status, r.body]).toEqual([q, 400, expect.objectContaining({ code: 'FW_ERR_VALIDATION', field })])
+    }
+    // A cursor past the end is a valid place: an empty last page.
+    expect((await page(`cursor=${Buffer.from('[99]').toString('base64url')}`)).body).toEqual({ items: [], total: 5, nextCursor: null })
     await root('POST', '/api/v1/jurisdictions', { id: 'district-empty', parentId: CITY, name: 'No units yet', level: 'district' })
     expect((await t.api('POST', '/api/v1/inspections/draws', { jurisdictionId: 'district-empty', targets: 1 })).body).toMatchObject({
       code: 'FW_ERR_VALIDATION',

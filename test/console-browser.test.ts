@@ -192,6 +192,32 @@ describe('the web console', () => {
     await page.locator('.chart[data-metric=backup_battery_v] canvas').waitFor()
   })
 
+  it('shows the ranking a page at a time, with a control for more', async () => {
+    // 150 more units in the operator's district, scored 0 so they rank after the two above.
+    const pool = t.app.risk.deps.pool
+    await pool.query(
+      `INSERT INTO units (id, jurisdiction_id, name, address, category, contact_name, contact_phone)
+       SELECT 'console-extra-' || lpad(i::text, 3, '0'), $1, '附加单位 ' || i, '测试路 ' || i || ' 号', 'general', '管理人', '0571-0000000' FROM generate_series(1, 150) i`,
+      [DISTRICT]
+    )
+    await pool.query(`INSERT INTO unit_risk (unit_id, score, level, factors, computed_at) SELECT id, 0, 'low', '[]', now() FROM units WHERE id LIKE 'console-extra-%'`)
+    try {
+      await page.goto(`${base}/console/#risk`)
+      await page.locator('button.more').waitFor()
+      expect(await page.locator('table.risk tbody tr').count()).toBe(100)
+      await expect(page.locator('.risk-more').textContent()).resolves.toContain('100 / 152')
+      await page.click('button.more')
+      await page.locator('button.more').waitFor({ state: 'detached' })
+      expect(await page.locator('table.risk tbody tr').count()).toBe(152)
+      const ids = await page.locator('table.risk tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-unit-id')))
+      expect(new Set(ids).size).toBe(152)
+      expect(ids.slice(0, 2).sort()).toEqual(UNITS.map((u) => u.id).sort())
+    } finally {
+      await pool.query(`DELETE FROM unit_risk WHERE unit_id LIKE 'console-extra-%'`)
+      await pool.query(`DELETE FROM units WHERE id LIKE 'console-extra-%'`)
+    }
+  })
+
   it('follows the live channel across a reconnect: resumes from the last event id; on reset reloads from the REST API', async () => {
     const urls: string[] = []
     let current: WebSocketRoute | null = null

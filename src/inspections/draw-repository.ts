@@ -1,4 +1,8 @@
-/** Inspection draws and their inputs in PostgreSQL (migration 050): candidates, eligible inspectors, stored draws. */
+/**
+ * Inspection draws and their inputs in PostgreSQL (migrations 050, 061): candidates, eligible inspectors, stored draws.
+ * A draw's candidates are rows of their own (`inspection_draw_candidates`, by position): a view of the draw reads none,
+ * a page reads a range of positions, the replay and the public list read them all.
+ */
 import type pg from 'pg'
 import type { Pool } from '../store/postgres.js'
 import type { RiskLevel } from '../../schemas/alerts.js'
@@ -24,7 +28,7 @@ export interface NewDraw {
 
 const iso = (v: unknown) => (v === null || v === undefined ? null : (v as Date).toISOString())
 const SUMMARY_COLUMNS = `id, jurisdiction_id, seed, seed_generated, algorithm, targets_requested, inspectors_per_target, note,
-  created_by, created_at, published_at, published_by, jsonb_array_length(candidates) AS candidate_count,
+  created_by, created_at, published_at, published_by, candidate_count,
   jsonb_array_length(targets) AS target_count,
   (SELECT count(*)::int FROM jsonb_array_elements(targets) t WHERE (t->>'shortfall')::int > 0) AS shortfalls`
 
@@ -45,6 +49,15 @@ const baseOf = (r: Row): Omit<DrawSummary, 'candidateCount' | 'targetCount'> => 
   publishedBy: r.published_by as string | null
 })
 const summaryOf = (r: Row): DrawSummary => ({ ...baseOf(r), candidateCount: r.candidate_count as number, targetCount: r.target_count as number })
+
+const CANDIDATE_COLUMNS = 'position, unit_id, risk_level, dishonest, active_entries, weight'
+const candidateOf = (r: Row): DrawCandidate => ({
+  unitId: r.unit_id as string,
+  riskLevel: r.risk_level as RiskLevel | null,
+  dishonest: r.dishonest as boolean,
+  activeEntries: r.active_entries as number,
+  weight: r.weight as number
+})
 
 export class DrawRepository {
   constructor(private readonly pool: Pool) {}
@@ -83,23 +96,53 @@ export class DrawRepository {
     return out
   }
 
+  /** The draw and its candidates, in the order used (their positions), in the caller's transaction. */
   async insert(db: Db, d: NewDraw): Promise<string> {
     const { rows } = await db.query<{ id: string }>(
       `INSERT INTO inspection_draws (jurisdiction_id, seed, seed_generated, algorithm, targets_requested, inspectors_per_target, note,
-         weights, candidates, targets, created_by)
+         weights, candidate_count, targets, created_by)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
       [d.jurisdictionId, d.seed, d.seedGenerated, d.algorithm, d.targetsRequested, d.inspectorsPerTarget, d.note,
-        JSON.stringify(d.weights), JSON.stringify(d.candidates), JSON.stringify(d.targets), d.createdBy]
+        JSON.stringify(d.weights), d.candidates.length, JSON.stringify(d.targets), d.createdBy]
     )
-    return String(rows[0]!.id)
+    const id = String(rows[0]!.id)
+    // One statement for the whole list (50,000 rows at city scale), its order kept as positions.
+    await db.query(
+      `INSERT INTO inspection_draw_candidates (draw_id, ${CANDIDATE_COLUMNS})
+       SELECT $1, e.ord - 1, e.c->>'unitId', e.c->>'riskLevel', (e.c->>'dishonest')::boolean, (e.c->>'activeEntries')::integer,
+              (e.c->>'weight')::double precision
+         FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS e(c, ord)`,
+      [id, JSON.stringify(d.candidates)]
+    )
+    return id
   }
 
+  /** The draw without its candidates (`candidateCount` says how many). */
   async get(id: string, db: Db = this.pool): Promise<Draw | null> {
     if (!/^[0-9]{1,18}$/.test(id)) return null
-    const { rows } = await db.query(`SELECT ${SUMMARY_COLUMNS}, weights, candidates, targets FROM inspection_draws WHERE id = $1`, [id])
+    const { rows } = await db.query(`SELECT ${SUMMARY_COLUMNS}, weights, targets FROM inspection_draws WHERE id = $1`, [id])
     const r = rows[0] as Row | undefined
     if (!r) return null
-    return { ...baseOf(r), weights: r.weights as Draw['weights'], candidates: r.candidates as DrawCandidate[], targets: r.targets as DrawTarget[] }
+    return { ...baseOf(r), weights: r.weights as Draw['weights'], candidateCount: r.candidate_count as number, targets: r.targets as DrawTarget[] }
+  }
+
+  /** Every candidate of the draw, in the order used: what a replay runs on. */
+  async allCandidates(drawId: string): Promise<DrawCandidate[]> {
+    const { rows } = await this.pool.query(`SELECT ${CANDIDATE_COLUMNS} FROM inspection_draw_candidates WHERE draw_id = $1 ORDER BY position`, [drawId])
+    return rows.map((r) => candidateOf(r as Row))
+  }
+
+  /**
+   * Up to `limit` candidates after position `after` (-1: from the first), in the order used, and the position of the
+   * last one when more follow (null: the list ends here).
+   */
+  async candidatePage(drawId: string, after: number, limit: number): Promise<{ items: DrawCandidate[]; next: number | null }> {
+    const { rows } = await this.pool.query(
+      `SELECT ${CANDIDATE_COLUMNS} FROM inspection_draw_candidates WHERE draw_id = $1 AND position > $2 ORDER BY position LIMIT $3`,
+      [drawId, after, limit + 1]
+    )
+    const page = (rows as Row[]).slice(0, limit)
+    return { items: page.map(candidateOf), next: rows.length > limit ? (page.at(-1)!.position as number) : null }
   }
 
   /** Newest first; `scope`: draws of jurisdictions in that subtree only (null: all). */
@@ -132,11 +175,11 @@ export class DrawRepository {
   }
 
   /** What the public list names: units' names and addresses, inspectors' display names, the jurisdiction's name. */
-  async names(draw: Draw): Promise<Pick<PublicDraw, 'jurisdictionName'> & { units: Map<string, { name: string; address: string }>; users: Map<string, string> }> {
+  async names(draw: Draw, candidates: readonly DrawCandidate[]): Promise<Pick<PublicDraw, 'jurisdictionName'> & { units: Map<string, { name: string; address: string }>; users: Map<string, string> }> {
     const userIds = [...new Set(draw.targets.flatMap((t) => t.eligibleInspectors))]
     const [j, units, users] = await Promise.all([
       this.pool.query<{ name: string }>('SELECT name FROM jurisdictions WHERE id = $1', [draw.jurisdictionId]),
-      this.pool.query<{ id: string; name: string; address: string }>('SELECT id, name, address FROM units WHERE id = ANY ($1::text[])', [draw.candidates.map((c) => c.unitId)]),
+      this.pool.query<{ id: string; name: string; address: string }>('SELECT id, name, address FROM units WHERE id = ANY ($1::text[])', [candidates.map((c) => c.unitId)]),
       this.pool.query<{ id: string; display_name: string }>('SELECT id, display_name FROM users WHERE id = ANY ($1::text[])', [userIds])
     ])
     return {

@@ -108,17 +108,16 @@ export class DrawService {
   }
 
   /**
-   * Run the stored draw again from its seed and stored lists and compare; each stored weight is also recomputed from
-   * the candidate's stored inputs and the draw's own weight table.
+   * Run the stored draw again from its seed and stored lists (every candidate, however many) and compare; each stored
+   * weight is also recomputed from the candidate's stored inputs and the draw's own weight table.
    */
-  replay(draw: Draw): DrawReplay {
+  async replay(draw: Draw): Promise<DrawReplay> {
+    const candidates = await this.repo.allCandidates(draw.id)
     const eligible = new Map(draw.targets.map((t) => [t.unitId, t.eligibleInspectors]))
-    const again = runDraw({ seed: draw.seed, candidates: draw.candidates, targets: draw.targetsRequested, inspectorsPerTarget: draw.inspectorsPerTarget }, eligible)
+    const again = runDraw({ seed: draw.seed, candidates, targets: draw.targetsRequested, inspectorsPerTarget: draw.inspectorsPerTarget }, eligible)
     const stored = draw.targets.map((t) => ({ unitId: t.unitId, inspectors: t.inspectors }))
     const replayed = again.map((t) => ({ unitId: t.unitId, inspectors: t.inspectors }))
-    const weightsMismatched = draw.candidates
-      .filter((c) => weightOf(c.riskLevel, c, draw.weights as WeightTable) !== c.weight)
-      .map((c) => c.unitId)
+    const weightsMismatched = candidates.filter((c) => weightOf(c.riskLevel, c, draw.weights as WeightTable) !== c.weight).map((c) => c.unitId)
     return { drawId: draw.id, matches: JSON.stringify(stored) === JSON.stringify(replayed) && weightsMismatched.length === 0, weightsMismatched, stored, replayed }
   }
 
@@ -126,7 +125,9 @@ export class DrawService {
   async publicView(id: string): Promise<PublicDraw | null> {
     const draw = await this.repo.get(id)
     if (!draw?.publishedAt) return null
-    const names = await this.repo.names(draw)
+    // The whole list: the public must be able to re-run the draw from this one answer (docs/INSPECTIONS.md).
+    const candidates = await this.repo.allCandidates(draw.id)
+    const names = await this.repo.names(draw, candidates)
     const user = (u: string) => names.users.get(u) ?? u
     return {
       id: draw.id,
@@ -136,7 +137,7 @@ export class DrawService {
       algorithm: draw.algorithm,
       inspectorsPerTarget: draw.inspectorsPerTarget,
       publishedAt: draw.publishedAt,
-      candidates: draw.candidates.map((c) => ({ unitId: c.unitId, unitName: names.units.get(c.unitId)?.name ?? c.unitId, weight: c.weight })),
+      candidates: candidates.map((c) => ({ unitId: c.unitId, unitName: names.units.get(c.unitId)?.name ?? c.unitId, weight: c.weight })),
       targets: draw.targets.map((t) => ({
         rank: t.rank,
         unitId: t.unitId,

@@ -10,12 +10,15 @@ import type { ScopeGuard } from '../../auth/scope.js'
 import type { AuditLog } from '../../audit/audit-log.js'
 import { can, type Action, type Principal } from '../../auth/principal.js'
 import { FirewatchError } from '../../errors.js'
-import { ErrorReply, IdParams, List } from '../../../schemas/api.js'
+import { CursorList, ErrorReply, IdParams, List } from '../../../schemas/api.js'
+import { decodeCursor, encodeCursor } from '../cursor.js'
 import {
+  CandidatesQuery,
   Conflict,
   ConflictCreate,
   ConflictParams,
   Draw,
+  DrawCandidate,
   DrawCreate,
   DrawParams,
   DrawReplay,
@@ -36,6 +39,8 @@ const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorRe
 const tags = ['inspections']
 const notFound = (what: string, id: string) => new FirewatchError('FW_ERR_NOT_FOUND', `${what} ${id} does not exist`, { statusCode: 404 })
 const missingRef = (field: string) => new FirewatchError('FW_ERR_VALIDATION', `${field} does not exist`, { statusCode: 400, field })
+/** A candidates cursor holds [position of the previous page's last candidate]. */
+const isPosition = (k: unknown[]): k is [number] => k.length === 1 && Number.isInteger(k[0]) && (k[0] as number) >= 0
 const forbidden = (p: Principal, action: Action) =>
   new FirewatchError('FW_ERR_FORBIDDEN', `a ${p.role} may not ${action.replace('.', ' ')}`, { statusCode: 403 })
 
@@ -88,8 +93,38 @@ export const inspectionRoutes =
 
     app.get(
       '/inspections/draws/:id',
-      { schema: { tags, description: 'The draw: seed, candidates with weights, targets and inspectors.', params: DrawParams, response: { 200: Draw, ...errors } } },
+      {
+        schema: {
+          tags,
+          description:
+            'The draw: seed, weight table, targets and inspectors, and how many candidates it drew from (`candidateCount`); ' +
+            'the candidates themselves, a page at a time, are GET …/draws/{id}/candidates.',
+          params: DrawParams,
+          response: { 200: Draw, ...errors }
+        }
+      },
       async (req) => drawFor(req.principal, req.params.id)
+    )
+
+    app.get(
+      '/inspections/draws/:id/candidates',
+      {
+        schema: {
+          tags,
+          description:
+            'The units the draw drew from, with the inputs of their weights, in the order used (by unit id): `limit` at a time; ' +
+            '`nextCursor` continues after the last (null on the last page). The pages joined are the whole list, as the replay uses it.',
+          params: DrawParams,
+          querystring: CandidatesQuery,
+          response: { 200: CursorList(DrawCandidate), ...errors }
+        }
+      },
+      async (req) => {
+        const draw = await drawFor(req.principal, req.params.id)
+        const [after] = req.query.cursor === undefined ? [-1] : decodeCursor(req.query.cursor, isPosition)
+        const { items, next } = await draws.repo.candidatePage(draw.id, after, req.query.limit)
+        return { items, total: draw.candidateCount, nextCursor: next === null ? null : encodeCursor([next]) }
+      }
     )
 
     app.post(
