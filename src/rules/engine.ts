@@ -20,9 +20,16 @@ import type { AlertService } from '../alerts/alert-service.js'
 import type { RaiseInput } from '../alerts/alert-repository.js'
 import type { Alert } from '../../schemas/alerts.js'
 import type { RuleSet, CompiledRule } from './rule-set.js'
-import { dirtyFields, evaluate, markSilent, restoreState, timerFired, type DeviceState, type Effect } from './evaluator.js'
+import { evaluate, markSilent, timerFired, type DeviceState, type Effect } from './evaluator.js'
 import { jobId, type Jobs } from './jobs.js'
 import type { RuleFollowUps } from './follow-ups.js'
+import { countFailure, newEngineStats, type EngineStats } from './engine-stats.js'
+import { TestModes, testRuleId } from './test-modes.js'
+import { DeviceQueues } from './device-queues.js'
+import { DeviceStates } from './device-states.js'
+
+export type { EngineStats } from './engine-stats.js'
+export { testRuleId } from './test-modes.js'
 
 export interface RuleEngineDeps {
   /** Commands (state, correlation): the app's shared connection. */
@@ -47,17 +54,6 @@ export interface RuleEngineDeps {
   redispatchEveryMs?: number
   /** Where entries that cannot be evaluated go (the stream of the log + ':rules-dead'). */
   deadLetterStream: string
-}
-
-export interface EngineStats {
-  messages: number
-  effects: number
-  batches: number
-  failures: number
-  /** Entries skipped because the saved state already contained them (a batch evaluated again). */
-  replaysSkipped: number
-  deadLettered: number
-  lastError: string | null
 }
 
 /** Where an entry came from: the ingest log, or its events stream (events read ahead of readings). */
@@ -107,9 +103,8 @@ const TWO_SOURCES = 'Fire confirmed by two sources'
 const SINGLE_SOURCE = 'Fire alarm - single source, awaiting verification'
 
 export class RuleEngine {
-  private readonly cache = new Map<string, DeviceState>()
-  /** Per-device work queues (see onDevice). */
-  private readonly queues = new Map<string, { tail: Promise<unknown>; size: number }>()
+  private readonly states: DeviceStates
+  private readonly queues = new DeviceQueues()
   /** Entries handed to a device queue and not yet done. */
   private readonly inFlight = new Set<string>()
   private resume: (() => void) | null = null
@@ -122,14 +117,14 @@ export class RuleEngine {
   private readonly singles = new Map<string, Map<string, { member: string; firstSeen: number }>>()
   private running = false
   private loop: Promise<void> | null = null
-  private testModes = new Map<string, number>()
-  private testModeTimer: NodeJS.Timeout | null = null
-  private testModeReads = 0
+  private readonly testModes: TestModes
   private redispatchTimer: NodeJS.Timeout | null = null
   private redispatching = false
-  readonly stats: EngineStats = { messages: 0, effects: 0, batches: 0, failures: 0, replaysSkipped: 0, deadLettered: 0, lastError: null }
+  readonly stats: EngineStats = newEngineStats()
 
   constructor(private readonly d: RuleEngineDeps) {
+    this.states = new DeviceStates(d.redis, d.prefix, d.cacheSize ?? 100_000)
+    this.testModes = new TestModes(d.pool, d.testModeRefreshMs ?? 5000)
     d.jobs.handle('timers', 'duration', (data) => this.onDuration(data))
     d.jobs.handle('timers', 'sweep', () => this.sweep())
     d.alerts.on('rule-engine', (alert, change) => this.onAlertChange(alert, change))
@@ -139,22 +134,18 @@ export class RuleEngine {
   private get heardKey() {
     return `${this.d.prefix}rules:heard`
   }
-  private stateKey(deviceId: string) {
-    return `${this.d.prefix}rules:dev:${deviceId}`
-  }
 
   async start(): Promise<void> {
     await this.d.consumer.ensureGroup()
     await this.d.eventConsumer.ensureGroup()
-    await this.refreshTestModes()
+    await this.testModes.refresh()
     // Single-source fire alerts still within a correlation window, so a confirmation after a restart still upgrades.
     const corr = this.d.rules.correlation
     if (corr) {
       const { items } = await this.d.alerts.list({ status: 'unresolved', class: 'fire', from: new Date(Date.now() - corr.windowS * 1000).toISOString(), limit: 1000 })
       for (const a of items) if (a.verification === 'single_source') this.trackSingle(a)
     }
-    this.testModeTimer = setInterval(() => void this.refreshTestModes().catch(() => undefined), this.d.testModeRefreshMs ?? 5000)
-    this.testModeTimer.unref()
+    this.testModes.startRefreshing()
     this.running = true
     this.loop = Promise.all([this.run(this.d.consumer, 'log'), this.run(this.d.eventConsumer, 'events')]).then(() => undefined)
     // Alert changes whose side effects did not all happen (a crash after the commit, Redis away) are sent again.
@@ -171,41 +162,19 @@ export class RuleEngine {
 
   async stop(): Promise<void> {
     this.running = false
-    if (this.testModeTimer) clearInterval(this.testModeTimer)
+    this.testModes.stop()
     if (this.redispatchTimer) clearInterval(this.redispatchTimer)
     this.resume?.()
     await this.loop
     // Let every device finish what it has; what it cannot finish stays pending for the next start.
-    while (this.queues.size > 0) await Promise.all([...this.queues.values()].map((q) => q.tail))
+    await this.queues.drain()
     if (this.ackTimer) clearTimeout(this.ackTimer)
     await this.flush()
   }
 
   /** Re-read which devices are in test mode (the API calls this after a change). */
-  async refreshTestModes(): Promise<void> {
-    // Reads may overlap (the timer and the API): only the one started last may replace the map, or a read that
-    // began before a change could put the old test modes back after a newer read applied the change.
-    const mine = ++this.testModeReads
-    const { rows } = await this.d.pool.query<{ id: string; until: Date }>(
-      'SELECT id, test_mode_until AS until FROM devices WHERE test_mode_until > now()'
-    )
-    if (mine === this.testModeReads) this.testModes = new Map(rows.map((r) => [r.id, r.until.getTime()]))
-  }
-
-  /**
-   * Run work on one device's state after everything queued for that device before it. Devices never wait for each
-   * other: a fire alarm of one panel is evaluated while another device's alarm storm is still being written.
-   */
-  private onDevice<T>(deviceId: string, fn: () => Promise<T>): Promise<T> {
-    let q = this.queues.get(deviceId)
-    if (!q) this.queues.set(deviceId, (q = { tail: Promise.resolve(), size: 0 }))
-    const queue = q
-    queue.size++
-    const next = queue.tail.then(fn, fn).finally(() => {
-      if (--queue.size === 0 && this.queues.get(deviceId) === queue) this.queues.delete(deviceId)
-    })
-    queue.tail = next.catch(() => undefined)
-    return next
+  refreshTestModes(): Promise<void> {
+    return this.testModes.refresh()
   }
 
   /**
@@ -247,8 +216,8 @@ export class RuleEngine {
           // The common case, done at once: the device has nothing queued, its state is in memory, and the message
           // changes nothing (a normal reading). No promise, no round trip; only an edge goes to the device's queue.
           let first: Effect[] | null = null
-          if (!this.queues.has(m.deviceId) && this.cache.has(m.deviceId)) {
-            const state = this.touch(m.deviceId)
+          if (!this.queues.has(m.deviceId) && this.states.has(m.deviceId)) {
+            const state = this.states.touch(m.deviceId)
             if (applied(state, e)) {
               this.stats.replaysSkipped++
               this.acked(e)
@@ -264,7 +233,7 @@ export class RuleEngine {
             first = effects
           }
           this.inFlight.add(key)
-          void this.onDevice(m.deviceId, () => this.handleEntry(e, first)).finally(() => {
+          void this.queues.run(m.deviceId, () => this.handleEntry(e, first)).finally(() => {
             this.inFlight.delete(key)
             if (this.resume && this.inFlight.size < MAX_IN_FLIGHT / 2) {
               this.resume()
@@ -273,8 +242,7 @@ export class RuleEngine {
           })
         }
       } catch (err) {
-        this.stats.failures++
-        this.stats.lastError = (err as Error).message
+        countFailure(this.stats, err)
         this.d.log.warn({ err, retryInMs: backoff }, 'reading the ingest log failed; retrying')
         if (String((err as Error).message).includes('NOGROUP')) await consumer.ensureGroup().catch(() => undefined)
         await new Promise((r) => setTimeout(r, backoff))
@@ -291,17 +259,16 @@ export class RuleEngine {
         if (evaluated && attempt === 1) {
           // Evaluated by the reader already: act and save.
           const m = entry.message!
-          const state = this.cache.get(m.deviceId)!
+          const state = this.states.get(m.deviceId)!
           await this.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, evaluated)
-          await this.save(state)
+          await this.states.save(state)
         } else await this.handleMessage(entry)
         this.acked(entry)
         return
       } catch (err) {
-        this.stats.failures++
-        this.stats.lastError = (err as Error).message
+        countFailure(this.stats, err)
         // What is in memory for this device may be ahead of what was saved: the saved state is the truth.
-        this.cache.delete(entry.message!.deviceId)
+        this.states.forget(entry.message!.deviceId)
         if (isPoison(err) && attempt >= 3) {
           await this.deadLetter(entry, err)
           this.acked(entry)
@@ -348,7 +315,7 @@ export class RuleEngine {
     for (;;) {
       try {
         await this.d.redis.xadd(this.d.deadLetterStream, 'MAXLEN', '~', 100_000, '*', 'id', entry.id, 'm', JSON.stringify(m), 'error', String((cause as Error)?.message ?? cause))
-        await this.d.redis.hset(this.stateKey(m.deviceId), entry.source === 'log' ? 'M|last' : 'M|lastp', entry.id)
+        await this.d.redis.hset(this.states.key(m.deviceId), entry.source === 'log' ? 'M|last' : 'M|lastp', entry.id)
         break
       } catch (err) {
         if (!this.running) return
@@ -356,15 +323,15 @@ export class RuleEngine {
         await new Promise((r) => setTimeout(r, 1000))
       }
     }
-    this.cache.delete(m.deviceId)
+    this.states.forget(m.deviceId)
     this.stats.deadLettered++
     this.d.log.error({ err: cause, entryId: entry.id, deviceId: m.deviceId }, 'entry cannot be evaluated; moved to the rule dead-letter stream')
   }
 
   private async handleMessage(entry: SourcedEntry): Promise<void> {
     const m = entry.message!
-    await this.load(new Set([m.deviceId]))
-    const state = this.touch(m.deviceId)
+    await this.states.load(new Set([m.deviceId]))
+    const state = this.states.touch(m.deviceId)
     // Already in the saved state: read again after a restart or a failure.
     if (applied(state, entry)) {
       this.stats.replaysSkipped++
@@ -375,25 +342,11 @@ export class RuleEngine {
     if (effects.length === 0 && state.dirty.size === 0) return
     markApplied(state, entry)
     await this.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, effects)
-    await this.save(state)
+    await this.states.save(state)
   }
 
   private rulesOf(m: { kind: string; unitId: string; deviceId: string }): CompiledRule[] {
     return this.d.rules.forDevice(this.d.profiles.get(m.kind)?.kind ?? m.kind, m.unitId, m.deviceId)
-  }
-
-  /** A device's state, now the most recently used (the least recently used leave memory past the cache size). */
-  private touch(deviceId: string): DeviceState {
-    const state = this.cache.get(deviceId)!
-    this.cache.delete(deviceId)
-    this.cache.set(deviceId, state)
-    return state
-  }
-
-  private remember(deviceId: string, state: DeviceState): void {
-    this.cache.set(deviceId, state)
-    const max = this.d.cacheSize ?? 100_000
-    while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value!)
   }
 
   /** Whether the log holds more than a batch or two this engine has not read yet (it is catching up). */
@@ -405,36 +358,6 @@ export class RuleEngine {
       if (o.name === this.d.consumer.group) return Number(o.lag ?? 0) > 1000
     }
     return false
-  }
-
-  /** Bring the saved state of these devices into memory (one round trip for all of them). */
-  private async load(deviceIds: Set<string>): Promise<void> {
-    const missing = [...deviceIds].filter((id) => !this.cache.has(id))
-    if (missing.length === 0) return
-    const pipe = this.d.redis.pipeline()
-    for (const id of missing) pipe.hgetall(this.stateKey(id))
-    const replies = (await pipe.exec()) ?? []
-    missing.forEach((id, i) => {
-      const [err, hash] = replies[i] ?? [new Error('no reply'), null]
-      if (err) throw err
-      this.remember(id, restoreState(id, hash as Record<string, string>))
-    })
-  }
-
-  private async save(state: DeviceState): Promise<void> {
-    const fields = dirtyFields(state)
-    if (fields.size === 0) return
-    const set: Record<string, string> = {}
-    const del: string[] = []
-    for (const [f, v] of fields) {
-      if (v === null) del.push(f)
-      else set[f] = v
-    }
-    const multi = this.d.redis.multi()
-    if (Object.keys(set).length) multi.hset(this.stateKey(state.deviceId), set)
-    if (del.length) multi.hdel(this.stateKey(state.deviceId), ...del)
-    await multi.exec()
-    state.dirty.clear()
   }
 
   private async apply(ctx: DeviceContext, effects: Effect[]): Promise<void> {
@@ -467,13 +390,8 @@ export class RuleEngine {
     }
   }
 
-  private inTestMode(deviceId: string): boolean {
-    const until = this.testModes.get(deviceId)
-    return until !== undefined && until > Date.now()
-  }
-
   private async raise(ctx: DeviceContext, rule: CompiledRule, point: string, at: number, detail: Record<string, unknown>): Promise<void> {
-    const test = rule.class === 'test' || this.inTestMode(ctx.deviceId)
+    const test = rule.class === 'test' || this.testModes.has(ctx.deviceId)
     // A device clock far off must not put an alert in the future.
     const when = new Date(Math.min(at, Date.now()))
     const input: RaiseInput = {
@@ -543,11 +461,11 @@ export class RuleEngine {
 
   private async onDuration(data: Record<string, unknown>): Promise<void> {
     const ctx: DeviceContext = { deviceId: String(data.deviceId), unitId: String(data.unitId), profile: String(data.profile) }
-    await this.onDevice(ctx.deviceId, async () => {
+    await this.queues.run(ctx.deviceId, async () => {
       const rule = this.d.rules.rule(String(data.ruleId), ctx.unitId, ctx.deviceId)
       if (!rule) return
-      await this.load(new Set([ctx.deviceId]))
-      const state = this.cache.get(ctx.deviceId)!
+      await this.states.load(new Set([ctx.deviceId]))
+      const state = this.states.get(ctx.deviceId)!
       const effects = timerFired(state, rule, String(data.point), Number(data.since), Date.now(), await this.behind())
       if (effects === 'defer') {
         // The device's own readings will raise it when they reach the due time; this is the fallback if they stop.
@@ -556,9 +474,9 @@ export class RuleEngine {
       }
       try {
         await this.apply(ctx, effects)
-        await this.save(state)
+        await this.states.save(state)
       } catch (err) {
-        this.cache.delete(ctx.deviceId)
+        this.states.forget(ctx.deviceId)
         throw err
       }
     })
@@ -598,19 +516,19 @@ export class RuleEngine {
           if (!rule.deadman) continue
           const afterMs = (rule.deadman.afterS ?? profile.patrolPeriodS) * 1000
           if (now - last <= afterMs) continue
-          await this.onDevice(dev.id, async () => {
+          await this.queues.run(dev.id, async () => {
             // Heard while the sweep ran: not silent.
             const fresh = Math.max(Number((await this.d.redis.zscore(this.heardKey, dev.id)) ?? 0), this.heard.get(dev.id) ?? 0)
             if (now - Math.max(last, fresh) <= afterMs) return
-            await this.load(new Set([dev.id]))
-            const state = this.cache.get(dev.id)!
+            await this.states.load(new Set([dev.id]))
+            const state = this.states.get(dev.id)!
             const effects = markSilent(state, rule, Math.max(last, fresh), now)
             if (effects.length === 0) return
             try {
               await this.apply({ deviceId: dev.id, unitId: dev.unit_id, profile: dev.profile }, effects)
-              await this.save(state)
+              await this.states.save(state)
             } catch (err) {
-              this.cache.delete(dev.id)
+              this.states.forget(dev.id)
               throw err
             }
           })
@@ -624,8 +542,5 @@ export class RuleEngine {
     if (change === 'resolved' || change === 'confirmed' || change === 'upgraded') this.singles.get(alert.unitId)?.delete(alert.id)
   }
 }
-
-/** The rule id a device in test mode raises under. */
-export const testRuleId = (ruleId: string) => `${ruleId}@test`
 
 const durationJobId = (deviceId: string, ruleId: string, point: string, since: number) => jobId('dur', deviceId, ruleId, point, since)
