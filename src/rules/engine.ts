@@ -17,16 +17,16 @@ import type { LogConsumer } from '../ingest/log-consumer.js'
 import type { LogEntry } from '../ingest/ingest-log.js'
 import type { ProfileMap } from '../ingest/profiles.js'
 import type { AlertService } from '../alerts/alert-service.js'
-import type { RaiseInput } from '../alerts/alert-repository.js'
-import type { Alert } from '../../schemas/alerts.js'
 import type { RuleSet, CompiledRule } from './rule-set.js'
 import { evaluate, markSilent, timerFired, type DeviceState, type Effect } from './evaluator.js'
-import { jobId, type Jobs } from './jobs.js'
+import type { Jobs } from './jobs.js'
 import type { RuleFollowUps } from './follow-ups.js'
 import { countFailure, newEngineStats, type EngineStats } from './engine-stats.js'
-import { TestModes, testRuleId } from './test-modes.js'
+import { TestModes } from './test-modes.js'
 import { DeviceQueues } from './device-queues.js'
 import { DeviceStates } from './device-states.js'
+import { Correlation } from './correlation.js'
+import { RuleActions, durationJobId, type DeviceContext } from './actions.js'
 
 export type { EngineStats } from './engine-stats.js'
 export { testRuleId } from './test-modes.js'
@@ -92,16 +92,6 @@ function idAfter(a: string, b: string): boolean {
   return am > bm || (am === bm && as > bs)
 }
 
-interface DeviceContext {
-  deviceId: string
-  unitId: string
-  /** Profile name. */
-  profile: string
-}
-
-const TWO_SOURCES = 'Fire confirmed by two sources'
-const SINGLE_SOURCE = 'Fire alarm - single source, awaiting verification'
-
 export class RuleEngine {
   private readonly states: DeviceStates
   private readonly queues = new DeviceQueues()
@@ -111,10 +101,8 @@ export class RuleEngine {
   private readonly toAck: Record<Source, string[]> = { log: [], events: [] }
   private ackTimer: NodeJS.Timeout | null = null
   private readonly heard = new Map<string, number>()
-  /** Per unit: the correlation signals of the window (rule|device|point, when). */
-  private readonly corr = new Map<string, { member: string; ts: number }[]>()
-  /** Per unit: open single-source fire alerts a confirming signal would upgrade. */
-  private readonly singles = new Map<string, Map<string, { member: string; firstSeen: number }>>()
+  private readonly correlation: Correlation
+  private readonly actions: RuleActions
   private running = false
   private loop: Promise<void> | null = null
   private readonly testModes: TestModes
@@ -125,9 +113,12 @@ export class RuleEngine {
   constructor(private readonly d: RuleEngineDeps) {
     this.states = new DeviceStates(d.redis, d.prefix, d.cacheSize ?? 100_000)
     this.testModes = new TestModes(d.pool, d.testModeRefreshMs ?? 5000)
+    this.correlation = new Correlation(d.alerts, d.rules.correlation)
+    this.actions = new RuleActions({ alerts: d.alerts, jobs: d.jobs, correlation: this.correlation, testModes: this.testModes, stats: this.stats })
     d.jobs.handle('timers', 'duration', (data) => this.onDuration(data))
     d.jobs.handle('timers', 'sweep', () => this.sweep())
-    d.alerts.on('rule-engine', (alert, change) => this.onAlertChange(alert, change))
+    // Bookkeeping of the engine's own: a resolved or confirmed alert is no longer one a second source upgrades.
+    d.alerts.on('rule-engine', (alert, change) => this.correlation.onAlertChange(alert, change))
   }
 
   /** When each device was last heard (a sorted set scored by time: the silence sweep reads only the quiet ones). */
@@ -139,12 +130,7 @@ export class RuleEngine {
     await this.d.consumer.ensureGroup()
     await this.d.eventConsumer.ensureGroup()
     await this.testModes.refresh()
-    // Single-source fire alerts still within a correlation window, so a confirmation after a restart still upgrades.
-    const corr = this.d.rules.correlation
-    if (corr) {
-      const { items } = await this.d.alerts.list({ status: 'unresolved', class: 'fire', from: new Date(Date.now() - corr.windowS * 1000).toISOString(), limit: 1000 })
-      for (const a of items) if (a.verification === 'single_source') this.trackSingle(a)
-    }
+    await this.correlation.restore()
     this.testModes.startRefreshing()
     this.running = true
     this.loop = Promise.all([this.run(this.d.consumer, 'log'), this.run(this.d.eventConsumer, 'events')]).then(() => undefined)
@@ -260,7 +246,7 @@ export class RuleEngine {
           // Evaluated by the reader already: act and save.
           const m = entry.message!
           const state = this.states.get(m.deviceId)!
-          await this.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, evaluated)
+          await this.actions.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, evaluated)
           await this.states.save(state)
         } else await this.handleMessage(entry)
         this.acked(entry)
@@ -341,7 +327,7 @@ export class RuleEngine {
     this.stats.messages++
     if (effects.length === 0 && state.dirty.size === 0) return
     markApplied(state, entry)
-    await this.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, effects)
+    await this.actions.apply({ deviceId: m.deviceId, unitId: m.unitId, profile: m.kind }, effects)
     await this.states.save(state)
   }
 
@@ -360,105 +346,6 @@ export class RuleEngine {
     return false
   }
 
-  private async apply(ctx: DeviceContext, effects: Effect[]): Promise<void> {
-    for (const e of effects) {
-      this.stats.effects++
-      const key = { unitId: ctx.unitId, deviceId: ctx.deviceId, point: e.point, ruleId: e.rule.id }
-      switch (e.type) {
-        case 'raise':
-          await this.raise(ctx, e.rule, e.point, e.at, e.detail)
-          break
-        case 'clear': {
-          const at = new Date(Math.min(e.at, Date.now()))
-          await this.d.alerts.clear(key, at, e.detail)
-          // It may have been raised while the device was in test mode.
-          if (e.rule.class !== 'test') await this.d.alerts.clear({ ...key, ruleId: testRuleId(e.rule.id) }, at, e.detail)
-          break
-        }
-        case 'startTimer':
-          await this.d.jobs.schedule('timers', 'duration', durationJobId(ctx.deviceId, e.rule.id, e.point, e.since), e.dueAt - Date.now(), {
-            ...ctx,
-            ruleId: e.rule.id,
-            point: e.point,
-            since: e.since
-          })
-          break
-        case 'cancelTimer':
-          await this.d.jobs.cancel('timers', durationJobId(ctx.deviceId, e.rule.id, e.point, e.since))
-          break
-      }
-    }
-  }
-
-  private async raise(ctx: DeviceContext, rule: CompiledRule, point: string, at: number, detail: Record<string, unknown>): Promise<void> {
-    const test = rule.class === 'test' || this.testModes.has(ctx.deviceId)
-    // A device clock far off must not put an alert in the future.
-    const when = new Date(Math.min(at, Date.now()))
-    const input: RaiseInput = {
-      unitId: ctx.unitId,
-      deviceId: ctx.deviceId,
-      point,
-      // A test alert never shares the open-alert key of a real one (a test must not count as a real recurrence).
-      ruleId: test && rule.class !== 'test' ? testRuleId(rule.id) : rule.id,
-      class: test ? 'test' : rule.class,
-      troubleType: test ? null : rule.troubleType,
-      severity: test ? 'info' : rule.severity,
-      title: rule.title,
-      detail: { ...detail, ...(rule.titleZh ? { titleZh: rule.titleZh } : {}), ...(test && rule.class !== 'test' ? { testOf: rule.class } : {}) },
-      at: when,
-      isolationExpiresAt: rule.class === 'isolation' && !test ? new Date(when.getTime() + rule.isolationExpiryS * 1000) : null
-    }
-    const corr = this.d.rules.correlation
-    if (test || !corr || !(corr.verify.includes(rule.id) || corr.confirmBy.includes(rule.id))) {
-      await this.d.alerts.raise(input)
-      return
-    }
-    // Correlation windows live in memory (one engine instance; a window is minutes): no round trip before the raise.
-    const member = `${rule.id}|${ctx.deviceId}|${point}`
-    const now = Date.now()
-    const windowMs = corr.windowS * 1000
-    const recent = (this.corr.get(ctx.unitId) ?? []).filter((x) => x.ts >= now - windowMs)
-    if (corr.verify.includes(rule.id)) {
-      const other = recent.find((x) => {
-        const r = x.member.slice(0, x.member.indexOf('|'))
-        // A second detector confirms: another device, or another point of the same panel; the same one again does not.
-        return corr.confirmBy.includes(r) || (corr.verify.includes(r) && x.member !== member)
-      })
-      input.verification = other ? 'two_sources' : 'single_source'
-      input.title = other ? TWO_SOURCES : SINGLE_SOURCE
-      input.detail = { ...input.detail, ...(other ? { confirmedBy: other.member } : {}), ...(rule.titleZh ? { titleZh: other ? '火警（双源确认）' : '火警（单一来源，待核实）' } : {}) }
-    }
-    recent.push({ member, ts: now })
-    this.corr.set(ctx.unitId, recent)
-    const result = await this.d.alerts.raise(input)
-    if (result.alert.verification === 'single_source' && result.alert.status !== 'resolved') this.trackSingle(result.alert)
-    await this.upgradeUnit(ctx, rule, member, now - windowMs)
-  }
-
-  private trackSingle(a: Alert): void {
-    let m = this.singles.get(a.unitId)
-    if (!m) this.singles.set(a.unitId, (m = new Map()))
-    m.set(a.id, { member: `${a.ruleId}|${a.deviceId}|${a.point}`, firstSeen: Date.parse(a.firstSeen) })
-  }
-
-  /** A confirming signal: single-source fire alerts of the unit within the window become "confirmed by two sources". */
-  private async upgradeUnit(ctx: DeviceContext, rule: CompiledRule, member: string, since: number): Promise<void> {
-    const corr = this.d.rules.correlation!
-    const open = this.singles.get(ctx.unitId)
-    if (!open) return
-    for (const [id, a] of open) {
-      if (a.firstSeen < since) {
-        open.delete(id)
-        continue
-      }
-      // A second detector confirms; the same detector point again does not.
-      if (a.member === member || (!corr.confirmBy.includes(rule.id) && !corr.verify.includes(rule.id))) continue
-      open.delete(id)
-      await this.d.alerts.upgrade(id, TWO_SOURCES, { confirmedBy: member, titleZh: '火警（双源确认）' })
-    }
-    if (open.size === 0) this.singles.delete(ctx.unitId)
-  }
-
   private async onDuration(data: Record<string, unknown>): Promise<void> {
     const ctx: DeviceContext = { deviceId: String(data.deviceId), unitId: String(data.unitId), profile: String(data.profile) }
     await this.queues.run(ctx.deviceId, async () => {
@@ -473,7 +360,7 @@ export class RuleEngine {
         return
       }
       try {
-        await this.apply(ctx, effects)
+        await this.actions.apply(ctx, effects)
         await this.states.save(state)
       } catch (err) {
         this.states.forget(ctx.deviceId)
@@ -487,8 +374,7 @@ export class RuleEngine {
    * Each check re-reads what it needs, so a sweep that runs twice does no harm.
    */
   async sweep(now = Date.now()): Promise<void> {
-    const windowMs = (this.d.rules.correlation?.windowS ?? 0) * 1000
-    for (const [unit, list] of this.corr) if (list.every((x) => x.ts < Date.now() - windowMs)) this.corr.delete(unit)
+    this.correlation.prune()
     await this.sweepSilence(now)
     await this.d.followUps.sweep(now)
   }
@@ -525,7 +411,7 @@ export class RuleEngine {
             const effects = markSilent(state, rule, Math.max(last, fresh), now)
             if (effects.length === 0) return
             try {
-              await this.apply({ deviceId: dev.id, unitId: dev.unit_id, profile: dev.profile }, effects)
+              await this.actions.apply({ deviceId: dev.id, unitId: dev.unit_id, profile: dev.profile }, effects)
               await this.states.save(state)
             } catch (err) {
               this.states.forget(dev.id)
@@ -536,11 +422,4 @@ export class RuleEngine {
       }
     }
   }
-
-  /** Bookkeeping of the engine's own: a resolved or confirmed alert is no longer one a second source upgrades. */
-  private onAlertChange(alert: Alert, change: string): void {
-    if (change === 'resolved' || change === 'confirmed' || change === 'upgraded') this.singles.get(alert.unitId)?.delete(alert.id)
-  }
 }
-
-const durationJobId = (deviceId: string, ruleId: string, point: string, since: number) => jobId('dur', deviceId, ruleId, point, since)
