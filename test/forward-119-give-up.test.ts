@@ -114,7 +114,7 @@ describe('119 forward failed other than by its last attempt', () => {
     const config = testConfig(t.names, env)
     const log = pino({ level: 'silent' })
     const jobs = new Jobs({ redisUrl: REDIS_URL, prefix: bull(), log, sweepEveryMs: 60_000 })
-    const pool = openPool(config.databaseUrl, log, 1)
+    const pool = openPool(config.databaseUrl, log, { max: 1, connectTimeoutMs: config.databaseConnectTimeoutMs })
     const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null })
     // A worker that fails the forward and whose 'failed' event nobody hears: a thread that died right after failing it.
     const crashed = new Worker('forward119', () => Promise.reject(new UnrecoverableError('handler crashed')), { connection, prefix: bull() })

@@ -22,7 +22,7 @@ const log = createLogger(config.logLevel).child({ thread: 'forward119' })
 const post = (m: ForwardWorkerMessage) => port.postMessage(m)
 
 // Not checked at start: the forward is sent from the job's own data, so the thread must run while PostgreSQL is away.
-const pool = openPool(config.databaseUrl, log, 4)
+const pool = openPool(config.databaseUrl, log, { max: 4, connectTimeoutMs: config.databaseConnectTimeoutMs })
 // The give-up notice goes out on the live channel (the broker's thread copies it to MQTT).
 const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 })
 redis.on('error', (err) => log.warn({ err }, 'Redis connection error'))
