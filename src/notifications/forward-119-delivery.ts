@@ -20,7 +20,7 @@
 import type { Job } from 'bullmq'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
-import type { Pool } from '../store/postgres.js'
+import type { Pool, PoolOptions } from '../store/postgres.js'
 import type { Alert } from '../../schemas/alerts.js'
 import type { LivePublisher } from '../alerts/live.js'
 import { toAlert } from '../alerts/alert-repository.js'
@@ -44,6 +44,21 @@ interface GiveUpData {
 const GIVE_UP_KEPT_MS = 24 * 3600_000
 /** How often the failed set is read for forwards failed by a thread that died before it gave them up. */
 export const FAILED_SWEEP_MS = 5_000
+
+/**
+ * The forward thread's PostgreSQL pool: a client for each job its worker runs at once (8), so none waits for another;
+ * DATABASE_CONNECT_TIMEOUT_MS to connect, and 5 s for an answer, all its queries being short (an alert, a unit, a record).
+ */
+export const forwardPoolOptions = (config: Pick<Config, 'databaseConnectTimeoutMs'>): PoolOptions => ({
+  max: 8,
+  connectTimeoutMs: config.databaseConnectTimeoutMs,
+  queryTimeoutMs: 5_000
+})
+/**
+ * GB 50440 gives the forward 3 s in all: the "delivered already?" check before sending waits this long at most for a
+ * database that does not answer, then the forward is sent anyway (the receiver drops a delivery id it already has).
+ */
+export const DELIVERED_CHECK_MS = 1_000
 
 export class Forward119Delivery {
   readonly stats: ForwardStats = { delivered: 0, failed: 0, gaveUp: 0 }
@@ -73,7 +88,8 @@ export class Forward119Delivery {
     if (!alert) return
     const unit = data.unit !== undefined ? data.unit : await this.registry.getUnit(alert.unitId)
     // Unknown while PostgreSQL is away: sent anyway, the receiver drops a delivery id it already has.
-    if (await this.delivered(alertId).catch((err: unknown) => (this.d.log.warn({ err, alertId }, '119 forward: earlier delivery not checked; sending'), false))) return
+    const checked = within(this.delivered(alertId), DELIVERED_CHECK_MS, 'earlier delivery not checked')
+    if (await checked.catch((err: unknown) => (this.d.log.warn({ err, alertId }, '119 forward: earlier delivery not checked; sending'), false))) return
     const deliveryId = `fwd119-${alertId}`
     const body = JSON.stringify({ type: 'fire_confirmed', deliveryId, confirmedAt: alert.confirmedAt, confirmedBy: alert.confirmedBy, alert, unit })
     const r = await deliver({ url: target.url, secret: target.secret, deliveryId, event: 'fire_confirmed', body, timeoutMs: target.timeoutMs })
@@ -147,4 +163,11 @@ export class Forward119Delivery {
       [alertId, action, comment, JSON.stringify(data)]
     ).catch((err: unknown) => this.d.log.error({ err, alertId, action, ...data }, '119 forward attempt not recorded on the alert'))
   }
+}
+
+/** `p`, or an error once it has taken `ms` (p goes on, bounded by the pool's own timeouts). */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
 }

@@ -10,7 +10,7 @@ import { createLogger } from '../logger.js'
 import { openPool } from '../store/postgres.js'
 import { LivePublisher } from '../alerts/live.js'
 import { Jobs, QUEUES } from '../rules/jobs.js'
-import { FAILED_SWEEP_MS, Forward119Delivery } from './forward-119-delivery.js'
+import { FAILED_SWEEP_MS, Forward119Delivery, forwardPoolOptions } from './forward-119-delivery.js'
 import type { ForwardThreadStats, ForwardWorkerData, ForwardWorkerMessage } from './forward-thread.js'
 import { nameThisThread } from '../thread-name.js'
 
@@ -22,7 +22,7 @@ const log = createLogger(config.logLevel).child({ thread: 'forward119' })
 const post = (m: ForwardWorkerMessage) => port.postMessage(m)
 
 // Not checked at start: the forward is sent from the job's own data, so the thread must run while PostgreSQL is away.
-const pool = openPool(config.databaseUrl, log, { max: 4, connectTimeoutMs: config.databaseConnectTimeoutMs })
+const pool = openPool(config.databaseUrl, log, forwardPoolOptions(config))
 // The give-up notice goes out on the live channel (the broker's thread copies it to MQTT).
 const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 })
 redis.on('error', (err) => log.warn({ err }, 'Redis connection error'))
