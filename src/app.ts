@@ -87,7 +87,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
   // Rules are checked before anything connects: an invalid file stops start-up naming the rule and field.
   const rules = loadRules(config.rulesDir, profiles)
   const followupPolicy = loadFollowUpPolicy(config.followupFile)
-  const pool: Pool = await connectPostgres(config.databaseUrl, log)
+  const pool: Pool = await connectPostgres(config.databaseUrl, log, config.databaseConnectTimeoutMs)
   await migrate(pool, log)
   const registry = new RegistryRepository(pool)
   const audit = new AuditLog(pool)

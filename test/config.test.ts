@@ -6,7 +6,7 @@ const base = { FIREWATCH_ADMIN_TOKEN: 'a-long-enough-admin-token' }
 describe('configuration', () => {
   it('has defaults for everything but the admin token, and is frozen', () => {
     const c = loadConfig(base)
-    expect(c).toMatchObject({ mqttPort: 1883, httpPort: 8080, influxDb: 'firewatch', redisPrefix: 'fw:', logLevel: 'info', mqttTls: null })
+    expect(c).toMatchObject({ mqttPort: 1883, httpPort: 8080, influxDb: 'firewatch', redisPrefix: 'fw:', logLevel: 'info', mqttTls: null, databaseConnectTimeoutMs: 5000 })
     expect(Object.isFrozen(c)).toBe(true)
   })
 
@@ -24,6 +24,7 @@ describe('configuration', () => {
     [{ ...base, HTTP_PORT: 'eighty' }, /HTTP_PORT/],
     [{ ...base, REDIS_URL: 'http://x' }, /REDIS_URL/],
     [{ ...base, DATABASE_URL: 'not a url' }, /DATABASE_URL/],
+    [{ ...base, DATABASE_CONNECT_TIMEOUT_MS: '50' }, /DATABASE_CONNECT_TIMEOUT_MS="50" is invalid: expected milliseconds 100-60000/],
     [{ ...base, INFLUX_URL: 'ftp://x' }, /INFLUX_URL/],
     [{ ...base, INFLUX_DB: 'bad name' }, /INFLUX_DB/],
     [{ ...base, LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud" is invalid/],

@@ -25,6 +25,11 @@ export interface Config {
   /** Prefix of every Redis key Firewatch owns, so several deployments or test runs share one Redis. @defaultValue fw: */
   redisPrefix: string
   databaseUrl: string
+  /**
+   * How long opening a PostgreSQL connection (or waiting for a free one in a pool) may take before the query fails:
+   * a database host that silently drops packets would otherwise hold it for minutes. @defaultValue 5000
+   */
+  databaseConnectTimeoutMs: number
   influxUrl: string
   influxDb: string
   /** InfluxDB token (2.x/3.x) or `user:password` (1.x, sent as HTTP Basic). */
@@ -182,6 +187,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       'postgres:',
       'postgresql:'
     ]),
+    databaseConnectTimeoutMs: ms(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 60_000),
     influxUrl: url(env, 'INFLUX_URL', 'http://127.0.0.1:18086', ['http:', 'https:']),
     influxDb,
     influxToken: env.INFLUX_TOKEN || null,

@@ -7,7 +7,8 @@
  * job is enqueued by an alert listener, which runs before the confirm is answered; should the process die between the
  * commit and the enqueue, the confirmation stays undispatched and the engine's instance dispatches it again
  * (alert-service.ts, `redispatch`). The job id is the alert's, so a confirmation dispatched twice is one job.
- * The job is delivered by the forward's own thread (forward-worker.ts, forward-119-delivery.ts).
+ * The job is delivered by the forward's own thread (forward-worker.ts, forward-119-delivery.ts), and kept when it fails
+ * so that its give-up survives that thread dying.
  */
 import type { Config } from '../config/index.js'
 import type { Pool } from '../store/postgres.js'
@@ -46,6 +47,11 @@ export class Forward119 {
     if (change !== 'confirmed' || alert.class !== 'fire' || !this.d.target) return
     // Not read now (PostgreSQL failing this instant): the handler reads it, rather than the forward wait for a redispatch.
     const unit = await this.registry.getUnit(alert.unitId).catch(() => undefined)
-    await this.d.jobs.enqueue('forward119', 'forward', jobId('fwd119', alert.id), { alertId: alert.id, alert, unit }, { attempts: this.d.target.attempts, backoff: { type: 'fast' } })
+    await this.d.jobs.enqueue('forward119', 'forward', jobId('fwd119', alert.id), { alertId: alert.id, alert, unit }, {
+      attempts: this.d.target.attempts,
+      backoff: { type: 'fast' },
+      // However it fails, it is given up (the operators told to phone 119) from the failed set: see forward-119-delivery.ts.
+      keepFailed: true
+    })
   }
 }

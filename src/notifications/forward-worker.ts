@@ -10,7 +10,7 @@ import { createLogger } from '../logger.js'
 import { openPool } from '../store/postgres.js'
 import { LivePublisher } from '../alerts/live.js'
 import { Jobs, QUEUES } from '../rules/jobs.js'
-import { Forward119Delivery } from './forward-119-delivery.js'
+import { FAILED_SWEEP_MS, Forward119Delivery, forwardPoolOptions } from './forward-119-delivery.js'
 import type { ForwardThreadStats, ForwardWorkerData, ForwardWorkerMessage } from './forward-thread.js'
 import { nameThisThread } from '../thread-name.js'
 
@@ -22,7 +22,7 @@ const log = createLogger(config.logLevel).child({ thread: 'forward119' })
 const post = (m: ForwardWorkerMessage) => port.postMessage(m)
 
 // Not checked at start: the forward is sent from the job's own data, so the thread must run while PostgreSQL is away.
-const pool = openPool(config.databaseUrl, log, 4)
+const pool = openPool(config.databaseUrl, log, forwardPoolOptions(config))
 // The give-up notice goes out on the live channel (the broker's thread copies it to MQTT).
 const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 })
 redis.on('error', (err) => log.warn({ err }, 'Redis connection error'))
@@ -32,10 +32,14 @@ const delivery = new Forward119Delivery({ pool, jobs, log: log.child({ component
 
 const stats = (): ForwardThreadStats => ({ ...delivery.stats, liveMessages: live.published })
 const report = setInterval(() => post({ type: 'stats', stats: stats() }), 200)
+// Forwards that failed while their thread died before giving them up (this one's predecessor, another instance).
+const sweepFailed = () => void delivery.sweepFailed().catch((err: unknown) => log.warn({ err }, 'failed 119 forwards not read'))
+let sweep: NodeJS.Timeout | undefined
 
 port.on('message', (m: { type: 'stop' }) => {
   if (m.type !== 'stop') return
   clearInterval(report)
+  clearInterval(sweep)
   // Closing the BullMQ worker waits for the attempts in flight.
   void jobs
     .close()
@@ -48,7 +52,11 @@ port.on('message', (m: { type: 'stop' }) => {
 })
 
 jobs.start([QUEUES.forward119]).then(
-  () => post({ type: 'ready' }),
+  () => {
+    post({ type: 'ready' })
+    sweepFailed()
+    sweep = setInterval(sweepFailed, FAILED_SWEEP_MS)
+  },
   (err: Error) => {
     log.error({ err }, '119 forward thread failed to start')
     post({ type: 'failed', message: err.message })

@@ -27,7 +27,7 @@ const post = (m: EngineWorkerMessage) => port.postMessage(m)
 async function main(): Promise<void> {
   const profiles = loadProfiles(config.devicesDir)
   const rules = loadRules(config.rulesDir, profiles)
-  const pool = await connectPostgres(config.databaseUrl, log)
+  const pool = await connectPostgres(config.databaseUrl, log, config.databaseConnectTimeoutMs)
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 })
   redis.on('error', (err) => log.warn({ err }, 'Redis connection error'))
   const store = new InfluxStore({ url: config.influxUrl, database: config.influxDb, token: config.influxToken })

@@ -13,6 +13,8 @@ import { Redis } from 'ioredis'
 import type { Logger } from '../logger.js'
 
 export type JobHandler = (data: Record<string, unknown>, job: Job) => Promise<void>
+/** Told of a job that failed for good: its last attempt failed, or BullMQ failed it (its stall limit). */
+export type FailedHandler = (job: Job) => Promise<void>
 
 export interface JobsConfig {
   redisUrl: string
@@ -69,6 +71,12 @@ const backoffStrategy = (attemptsMade: number, type?: string) => (type === 'fast
 export interface BoundedJob {
   attempts: number
   backoff: { type: 'exponential'; delay: number } | { type: 'fast' }
+  /**
+   * Keep the job in the failed set when it fails for good, for its queue's failed handler to take out (see
+   * {@link Jobs.onFailed}, {@link Jobs.failed}): the failure then outlives a thread that dies before it is handled.
+   * @defaultValue false (removed at once)
+   */
+  keepFailed?: boolean
 }
 
 /** BullMQ refuses ':' in custom ids; points and device ids are free text, so encode every part. */
@@ -83,6 +91,7 @@ export class Jobs {
     webhooks: new Map(),
     forward119: new Map()
   }
+  private readonly failedHandlers: Partial<Record<QueueName, FailedHandler>> = {}
   private readonly workers: Worker[] = []
   private readonly workerConnections: Redis[] = []
 
@@ -97,6 +106,15 @@ export class Jobs {
   /** Register the handler of one job name; call before start(). */
   handle(queue: QueueName, name: string, fn: JobHandler): void {
     this.handlers[queue].set(name, fn)
+  }
+
+  /**
+   * Be told, in this thread, of each job of this queue that one of its workers here fails for good (its attempts
+   * exhausted, BullMQ's stall limit, any other error). A thread that dies before its handler ran takes that with it:
+   * a queue that must not lose it enqueues with `keepFailed` and also reads {@link Jobs.failed} now and then.
+   */
+  onFailed(queue: QueueName, fn: FailedHandler): void {
+    this.failedHandlers[queue] = fn
   }
 
   /** Connect; and run the jobs of these queues here (none: this thread only adds jobs). */
@@ -124,9 +142,12 @@ export class Jobs {
           ...(name === 'forward119' ? FORWARD_LOCKS : {})
         }
       )
-      worker.on('failed', (job, err) =>
+      worker.on('failed', (job, err) => {
         this.cfg.log.warn({ err, queue: name, job: job?.name, jobId: job?.id, attempt: job?.attemptsMade }, 'job failed')
-      )
+        // finishedOn is set only when the job failed for good, not when it waits for its next attempt.
+        const fn = this.failedHandlers[name]
+        if (fn && job?.finishedOn) fn(job).catch((e: unknown) => this.cfg.log.error({ err: e, queue: name, jobId: job.id }, 'failed job not handled'))
+      })
       worker.on('error', (err) => this.cfg.log.warn({ err, queue: name }, 'BullMQ worker error'))
       this.workers.push(worker)
     }
@@ -146,7 +167,20 @@ export class Jobs {
 
   /** Add a job now that gives up after a bounded number of attempts; a job with the same id already there is left as it is. */
   async enqueue(queue: QueueName, name: string, id: string, data: Record<string, unknown>, opts: BoundedJob): Promise<void> {
-    await this.queues[queue].add(name, data, { jobId: id, attempts: opts.attempts, backoff: opts.backoff })
+    await this.queues[queue].add(name, data, { jobId: id, attempts: opts.attempts, backoff: opts.backoff, ...(opts.keepFailed ? { removeOnFail: false } : {}) })
+  }
+
+  /**
+   * Add a job now, retried without limit like a timer, whose id is kept for `keepMs` after it completed: adding it
+   * again meanwhile, from another thread or instance, adds nothing, so it runs once.
+   */
+  async once(queue: QueueName, name: string, id: string, data: Record<string, unknown>, keepMs: number): Promise<void> {
+    await this.queues[queue].add(name, data, { jobId: id, removeOnComplete: { age: Math.ceil(keepMs / 1000) } })
+  }
+
+  /** Jobs of this queue kept in its failed set (`keepFailed`), newest first, at most `limit`. */
+  async failed(queue: QueueName, limit = 100): Promise<Job[]> {
+    return this.queues[queue].getFailed(0, limit - 1)
   }
 
   /** Remove a waiting or delayed job (best effort: its handler re-checks anyway). */

@@ -37,16 +37,38 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   }
 }
 
+export interface PoolOptions {
+  /** @defaultValue 10 */
+  max?: number
+  /**
+   * How long getting a client may take: opening a connection, or waiting for a free one. A database host that drops
+   * packets fails the query after this ("timeout exceeded when trying to connect") instead of after minutes of TCP
+   * retransmissions. DATABASE_CONNECT_TIMEOUT_MS.
+   */
+  connectTimeoutMs: number
+  /**
+   * How long a query may wait for its answer before it fails ("Query read timeout") and its connection is dropped.
+   * Only for a pool whose queries are all short (the 119 forward's): migrations, reports and the audit check run long.
+   * @defaultValue none
+   */
+  queryTimeoutMs?: number
+}
+
 /** A pool that connects on its first query: for a thread that must start while PostgreSQL is away (the 119 forward's). */
-export function openPool(databaseUrl: string, log: Logger, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString: databaseUrl, max })
+export function openPool(databaseUrl: string, log: Logger, o: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: o.max ?? 10,
+    connectionTimeoutMillis: o.connectTimeoutMs,
+    ...(o.queryTimeoutMs ? { query_timeout: o.queryTimeoutMs } : {})
+  })
   pool.on('error', (err) => log.error({ err }, 'idle PostgreSQL client failed'))
   return pool
 }
 
 /** Connect, creating the database first when it does not exist yet (a new installation, a test run). */
-export async function connectPostgres(databaseUrl: string, log: Logger): Promise<pg.Pool> {
-  const pool = openPool(databaseUrl, log)
+export async function connectPostgres(databaseUrl: string, log: Logger, connectTimeoutMs: number): Promise<pg.Pool> {
+  const pool = openPool(databaseUrl, log, { connectTimeoutMs })
   try {
     await pool.query('SELECT 1')
     return pool
@@ -59,7 +81,7 @@ export async function connectPostgres(databaseUrl: string, log: Logger): Promise
   const url = new URL(databaseUrl)
   const name = decodeURIComponent(url.pathname.slice(1))
   url.pathname = '/postgres'
-  const admin = new pg.Client({ connectionString: url.toString() })
+  const admin = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: connectTimeoutMs })
   await admin.connect()
   try {
     await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`)
