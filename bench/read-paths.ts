@@ -64,7 +64,7 @@ async function time(pool: pg.Pool, label: string, sql: string, args: unknown[]):
 
 await admin(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`)
 const log = pino({ level: 'warn' })
-const pool = await connectPostgres(`${PG}/${DB}`, log)
+const pool = await connectPostgres(`${PG}/${DB}`, log, 5000)
 try {
   await migrate(pool, log)
   const t0 = Date.now()
