@@ -4,7 +4,8 @@
  * a fire event becomes an alert (row and live message) under background load. Method and results: docs/BENCHMARKS.md.
  *
  *   tsx bench/index.ts [--quick] [--only throughput|memory|polling|alerts] [--profile]
- *                      [--clients N] [--window N] [--messages N] [--rounds N] [--devices N] [--malloc-default]
+ *                      [--clients N] [--window N] [--messages N] [--rounds N] [--poll-ms N] [--warmup N]
+ *                      [--devices N] [--malloc-default]
  *                      [--bg-rate N] [--bg-devices N] [--fires N]
  *
  * Both servers run as child processes (compiled with tsc, plain node), so neither shares an event loop with the
@@ -41,6 +42,8 @@ const cli = new Command('bench')
   .option('--window <n>', 'unacknowledged QoS 1 messages per client', int(1))
   .option('--messages <n>', 'messages per measured round (over all clients)', int(100))
   .option('--rounds <n>', 'measured rounds (raw aedes and Firewatch alternate)', int(1))
+  .option('--poll-ms <n>', 'throughput: how often InfluxDB is counted once the last PUBACK is in (100 = the method before 2026-12-07)', int(1), 5)
+  .option('--warmup <n>', "throughput: warm-up messages to each server (default: one round's worth)", int(0))
   .option('--devices <n>', 'idle devices in the memory phase', int(20))
   .option('--malloc-default', "memory phase: leave glibc's dynamic mmap threshold on (see docs/BENCHMARKS.md)", false)
   .option('--bg-rate <n>', 'alerts phase: background readings per second, all devices together', int(1), 5_000)
@@ -55,6 +58,8 @@ const o = cli.opts<{
   window?: number
   messages?: number
   rounds?: number
+  pollMs: number
+  warmup?: number
   devices?: number
   mallocDefault: boolean
   bgRate: number
@@ -68,7 +73,8 @@ const throughputOpts = {
   messages: o.messages ?? (o.quick ? 6_000 : 20_000),
   // One round's worth to each server first: with 4,000, raw aedes' first two or three rounds still ran at ~2/3 of its
   // later rate (p50 ack 13 ms against 8), which flattered the ratio of those rounds.
-  warmup: o.messages ?? (o.quick ? 6_000 : 20_000),
+  warmup: o.warmup ?? o.messages ?? (o.quick ? 6_000 : 20_000),
+  storedPollMs: o.pollMs,
   // Short rounds, many of them, raw aedes and Firewatch back to back: the machine is shared, and the median of
   // per-round ratios shrugs off a round another process disturbed.
   rounds: o.rounds ?? (o.quick ? 3 : 7),

@@ -31,7 +31,8 @@ function throughputReport(t: ThroughputResult): string[] {
   out.push('')
   out.push(
     `Throughput: ${t.clients} QoS 1 publishers, window ${t.window} unacknowledged each, ${t.messagesPerRound} messages per round, ` +
-      `${t.rounds.length} round(s) of raw aedes then Firewatch; medians over the rounds`
+      `${t.rounds.length} round(s) of raw aedes then Firewatch after ${t.warmup} warm-up messages to each; InfluxDB counted every ` +
+      `${t.storedPollMs} ms after a round's last PUBACK; medians over the rounds`
   )
   out.push(
     table([

@@ -16,6 +16,8 @@ export interface RoundOptions {
   /** Bound on one publishing round, and on waiting for InfluxDB after it. */
   roundTimeoutMs: number
   storeTimeoutMs: number
+  /** How often InfluxDB is counted once the last PUBACK is in: the resolution of the end-to-end time. */
+  storedPollMs: number
 }
 
 export interface RoundResult {
@@ -39,9 +41,6 @@ export interface FirewatchRoundResult extends RoundResult {
   /** Most messages acknowledged but not yet queryable in InfluxDB, as sampled. */
   maxBacklog: number
 }
-
-/** Count polls after the last PUBACK: the resolution of the end-to-end time. */
-const STORED_POLL_MS = 5
 
 /** Readings stored since `sinceMs` (device time): bounded in time, so a poll costs InfluxDB little. */
 async function storedCount(store: InfluxStore, sinceMs: number): Promise<number> {
@@ -103,7 +102,7 @@ export async function firewatchRound(
   const publish = publishWindowed(clients, { perClient: per, window: opts.window, seqBase, deadline: startedAt + opts.roundTimeoutMs, live })
   // Poll InfluxDB until every message of the round is queryable (or the bound runs out): every 100 ms while the
   // round publishes (only to sample the backlog; the last reading cannot be in before the last PUBACK), then every
-  // STORED_POLL_MS, so the end-to-end time is late by at most that plus one count query, not by up to 100 ms.
+  // `storedPollMs` (5 by default), so the end-to-end time is late by at most that plus one count query.
   const published = publish.then(() => undefined)
   const poll = (async () => {
     let giveUpAt = Infinity
@@ -123,7 +122,7 @@ export async function firewatchRound(
         let timer: NodeJS.Timeout | undefined
         await Promise.race([published, new Promise((r) => (timer = setTimeout(r, 100)))])
         clearTimeout(timer)
-      } else await new Promise((r) => setTimeout(r, STORED_POLL_MS))
+      } else await new Promise((r) => setTimeout(r, opts.storedPollMs))
     }
   })()
   const res = await publish

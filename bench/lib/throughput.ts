@@ -43,6 +43,10 @@ export interface ThroughputResult {
   clients: number
   window: number
   messagesPerRound: number
+  /** Warm-up messages to each server before the rounds. */
+  warmup: number
+  /** InfluxDB counted every this many ms once a round's last PUBACK is in. */
+  storedPollMs: number
   rounds: RoundPair[]
   /** Medians over the rounds (each round: raw aedes, then Firewatch, back to back). */
   median: { rawAckedPerSec: number; firewatchAckedPerSec: number; firewatchStoredPerSec: number; ratio: number; ackRatio: number }
@@ -111,6 +115,8 @@ export async function throughputPhase(opts: ThroughputOptions, cleanup: RunClean
     }
 
     const result = summarize(rounds, opts.clients, opts.window, perClient * opts.clients)
+    result.warmup = warmPerClient * opts.clients
+    result.storedPollMs = opts.storedPollMs
     if (opts.profile || result.median.ratio < TARGET_RATIO) {
       progress(
         `${result.median.ratio < TARGET_RATIO ? `ratio ${result.median.ratio} < ${TARGET_RATIO}: ` : ''}` +
@@ -145,6 +151,8 @@ function summarize(rounds: RoundPair[], clients: number, window: number, message
     clients,
     window,
     messagesPerRound,
+    warmup: 0,
+    storedPollMs: 0,
     rounds,
     median: {
       rawAckedPerSec: Math.round(median(rounds.map((p) => p.raw.ackedPerSec))),
