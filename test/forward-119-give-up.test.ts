@@ -11,6 +11,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createUnitAt, dropNames, REDIS_URL, startTestApp, testConfig, waitFor, type TestApp } from './helpers/env.js'
 import { Receiver } from './helpers/receiver.js'
+import { raiseFire } from './helpers/fire-alert.js'
 import { Jobs, jobId } from '../src/rules/jobs.js'
 import { Forward119 } from '../src/notifications/forward-119.js'
 import { FAILED_SWEEP_MS } from '../src/notifications/forward-119-delivery.js'
@@ -46,22 +47,7 @@ afterAll(async () => {
   await receiver?.stop()
 })
 
-const fire = async () =>
-  (
-    await t.app.alerts.raise({
-      unitId,
-      deviceId: 'panel-1',
-      point: `1-0${++seq}`,
-      ruleId: 'fire_event',
-      class: 'fire',
-      troubleType: null,
-      severity: 'critical',
-      title: 'smoke detector alarm',
-      detail: {},
-      at: new Date(),
-      verification: 'single_source'
-    })
-  ).alert
+const fire = () => raiseFire(t.app, unitId, `1-0${++seq}`)
 
 const bull = () => `${t.names.redisPrefix}bull`
 const requestsFor = (alert: Alert) => receiver.requests.filter((q) => JSON.parse(q.body).alert?.id === alert.id)

@@ -8,6 +8,7 @@ import type { Worker } from 'node:worker_threads'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createUnitAt, startTestApp, waitFor, type TestApp } from './helpers/env.js'
 import { Receiver } from './helpers/receiver.js'
+import { raiseFire } from './helpers/fire-alert.js'
 import type { Alert, AlertTransition } from '../schemas/alerts.js'
 
 let t: TestApp
@@ -32,22 +33,7 @@ afterAll(async () => {
   await receiver?.stop()
 })
 
-const fire = async () =>
-  (
-    await t.app.alerts.raise({
-      unitId,
-      deviceId: 'panel-1',
-      point: `1-0${++seq}`,
-      ruleId: 'fire_event',
-      class: 'fire',
-      troubleType: null,
-      severity: 'critical',
-      title: 'smoke detector alarm',
-      detail: {},
-      at: new Date(),
-      verification: 'single_source'
-    })
-  ).alert
+const fire = () => raiseFire(t.app, unitId, `1-0${++seq}`)
 
 const confirm = async (alert: Alert) => {
   const r = await t.api('POST', `/api/v1/alerts/${alert.id}/confirm`, {})

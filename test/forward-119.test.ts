@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createUnitAt, loginAt, ROOT_USER, startTestApp, waitFor, type TestApp } from './helpers/env.js'
 import { LiveClient } from './helpers/live-client.js'
 import { Receiver } from './helpers/receiver.js'
+import { raiseFire } from './helpers/fire-alert.js'
 import type { Alert, AlertTransition } from '../schemas/alerts.js'
 
 const SECRET = 'forward-119-secret-for-the-tests-0123456789'
@@ -29,22 +30,7 @@ afterAll(async () => {
   await receiver?.stop()
 })
 
-const fire = async () =>
-  (
-    await t.app.alerts.raise({
-      unitId,
-      deviceId: 'panel-1',
-      point: `1-0${++seq}`,
-      ruleId: 'fire_event',
-      class: 'fire',
-      troubleType: null,
-      severity: 'critical',
-      title: 'smoke detector alarm',
-      detail: {},
-      at: new Date(),
-      verification: 'single_source'
-    })
-  ).alert
+const fire = () => raiseFire(t.app, unitId, `1-0${++seq}`)
 
 const history = async (id: string) => (await t.api<{ transitions: AlertTransition[] }>('GET', `/api/v1/alerts/${id}`)).body.transitions
 /** The alert's 119 records, once the delivery is among them (it is recorded just after the receiver answered). */
