@@ -42,8 +42,6 @@ interface GiveUpData {
 
 /** How long a give-up's job id is kept, so that seeing the same failure again gives up nothing more. */
 const GIVE_UP_KEPT_MS = 24 * 3600_000
-/** How often the failed set is read for forwards failed by a thread that died before it gave them up. */
-export const FAILED_SWEEP_MS = 5_000
 
 /**
  * The forward thread's PostgreSQL pool: a client for each job its worker runs at once (8), so none waits for another;

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis'
 import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import type { Pool } from '../store/postgres.js'
-import type { Jobs } from '../rules/jobs.js'
+import { FAILED_SWEEP_MS, type Jobs } from '../rules/jobs.js'
 import { LogConsumer } from '../ingest/log-consumer.js'
 import { outboxStream } from '../alerts/notifier.js'
 import { WebhookRepository } from './webhook-repository.js'
@@ -28,9 +28,12 @@ export class Notifications {
   readonly forward: Forward119
   private readonly dispatcher: WebhookDispatcher | null = null
   private readonly connection: Redis | null = null
+  private readonly log: Logger
+  private sweep: NodeJS.Timeout | undefined
 
   constructor(o: { config: Readonly<Config>; log: Logger; pool: Pool; jobs: Jobs; runWorkers: boolean }) {
     const { config, log, pool, jobs } = o
+    this.log = log
     this.repo = new WebhookRepository(pool)
     this.delivery = new WebhookDelivery({ jobs, repo: this.repo, log, settings: config.webhooks })
     this.forward = new Forward119({ pool, jobs, target: config.forward119 })
@@ -46,9 +49,14 @@ export class Notifications {
     if (!this.connection || !this.dispatcher) return
     await this.connection.connect()
     await this.dispatcher.start()
+    // Deliveries failed while their thread died before dead-lettering them (this one's predecessor, another instance).
+    const sweepFailed = () => void this.delivery.sweepFailed().catch((err: unknown) => this.log.warn({ err }, 'failed webhook deliveries not read'))
+    sweepFailed()
+    this.sweep = setInterval(sweepFailed, FAILED_SWEEP_MS)
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.sweep)
     await this.dispatcher?.stop()
     this.connection?.disconnect()
   }

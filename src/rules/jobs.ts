@@ -52,6 +52,18 @@ export const ENGINE_QUEUES: readonly QueueName[] = [QUEUES.timers, QUEUES.notify
 const FORWARD_LOCKS = { lockDuration: 5_000, stalledInterval: 2_000, maxStalledCount: 10 }
 
 /**
+ * Times a webhook delivery may stall (its thread dying mid-attempt: it is tried again) before BullMQ fails it, where its
+ * default is once; failed so, it is dead-lettered like one out of attempts. The engine's thread dies with whatever
+ * else it runs, so two deaths during one delivery's ~34 minutes are not rare enough to cost a dead letter; a delivery
+ * that itself kills the thread must not take the rule engine down again and again. Locks stay at BullMQ's 30 s: the
+ * engine's thread may be busy that long with an alarm storm, and a delivery has minutes, not the forward's 3 s.
+ */
+export const WEBHOOK_STALL_LIMIT = 5
+
+/** How often a queue's failed set is read for jobs failed by a thread that died before its failed handler ran. */
+export const FAILED_SWEEP_MS = 5_000
+
+/**
  * A timer or a notification must not give up while PostgreSQL or Redis is away for a while: retried without limit,
  * backing off to one attempt every 30 s (the `capped` strategy below). Handlers check their state first, so a retry
  * after the fact does nothing; a job that can never succeed (a bug) shows in the failure log and /metrics.
@@ -139,7 +151,7 @@ export class Jobs {
           concurrency: name === 'timers' ? 4 : name === 'webhooks' ? (this.cfg.webhookConcurrency ?? 50) : 8,
           autorun: true,
           settings: { backoffStrategy },
-          ...(name === 'forward119' ? FORWARD_LOCKS : {})
+          ...(name === 'forward119' ? FORWARD_LOCKS : name === 'webhooks' ? { maxStalledCount: WEBHOOK_STALL_LIMIT } : {})
         }
       )
       worker.on('failed', (job, err) => {
