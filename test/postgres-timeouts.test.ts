@@ -1,15 +1,19 @@
 /**
- * A PostgreSQL host that silently drops packets: the pools give up after their timeouts with a clear error instead of
- * hanging for minutes, and the 119 forward is sent within GB 50440's 3 s all the same, its job finished, not stuck.
+ * A PostgreSQL host that silently drops packets: the pools, and the audit check's, give up after their timeouts with a
+ * clear error instead of hanging for minutes; every connection has TCP keepalive, for a peer that vanishes once it is
+ * open (checked on the kernel's own socket table); and the 119 forward is sent within GB 50440's 3 s all the same, its job finished, not stuck.
  * The dead host is a TCP server on an ephemeral port that accepts connections and never answers; a proxy to the real
  * PostgreSQL that stops passing bytes stands for a connection that died once open.
  */
+import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
+import pg from 'pg'
 import { pino } from 'pino'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { dropRedisPrefix, REDIS_URL, testConfig, uniqueNames, waitFor } from './helpers/env.js'
 import { Receiver } from './helpers/receiver.js'
-import { connectPostgres, openPool, type Pool } from '../src/store/postgres.js'
+import { runAuditVerify } from './helpers/audit-cli.js'
+import { connectPostgres, KEEPALIVE_INITIAL_DELAY_MS, openPool, type Pool } from '../src/store/postgres.js'
 import { Jobs, jobId } from '../src/rules/jobs.js'
 import { Forward119Delivery, forwardPoolOptions } from '../src/notifications/forward-119-delivery.js'
 import type { Alert } from '../schemas/alerts.js'
@@ -51,6 +55,20 @@ async function rejection(p: Promise<unknown>): Promise<{ ms: number; err: Error 
   return { ms: Date.now() - started, err }
 }
 
+/**
+ * The kernel's timer on the connection from this local port (Linux's /proc/net/tcp): `tr` 2 is the keepalive timer,
+ * `whenS` the seconds until it fires; an idle connection without keepalive has no timer (`tr` 0).
+ */
+function tcpTimer(localPort: number): { tr: number; whenS: number } {
+  const local = `0100007F:${localPort.toString(16).toUpperCase().padStart(4, '0')}`
+  const line = readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[1] === local)
+  if (!line) throw new Error(`no socket at ${local}`)
+  const [tr, when] = line[5]!.split(':')
+  // In clock ticks (USER_HZ, 100 a second).
+  return { tr: parseInt(tr!, 16), whenS: parseInt(when!, 16) / 100 }
+}
+const localPortOf = (client: pg.ClientBase) => (client as unknown as { connection: { stream: net.Socket } }).connection.stream.localPort!
+
 describe('PostgreSQL timeouts', () => {
   it('fails a query after the connect timeout when the host never answers', async () => {
     const pool = openPool(silentUrl(), log, { connectTimeoutMs: 300 })
@@ -90,6 +108,37 @@ describe('PostgreSQL timeouts', () => {
     // The stuck connection was dropped, not handed out again.
     silent = false
     expect((await pool.query('SELECT 3 AS three')).rows).toEqual([{ three: 3 }])
+  })
+
+  it.skipIf(!existsSync('/proc/net/tcp'))('sets TCP keepalive on every pooled connection, so a peer that vanished is noticed', async () => {
+    const pool = openPool('postgres://postgres@127.0.0.1:5432/postgres', log, { connectTimeoutMs: 1000 })
+    pools.push(pool)
+    const client = await pool.connect()
+    const plain = new pg.Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' })
+    try {
+      await client.query('SELECT 1')
+      await plain.connect()
+      await plain.query('SELECT 1')
+      // Idle now: the pool's connection has its keepalive timer running, due within the initial delay.
+      const timer = tcpTimer(localPortOf(client))
+      expect(timer.tr).toBe(2)
+      expect(timer.whenS).toBeGreaterThan(0)
+      expect(timer.whenS).toBeLessThanOrEqual(KEEPALIVE_INITIAL_DELAY_MS / 1000)
+      // pg's default, for contrast: no timer at all, a vanished peer waits for the OS's 2 h or forever.
+      expect(tcpTimer(localPortOf(plain)).tr).toBe(0)
+    } finally {
+      client.release()
+      await plain.end()
+    }
+  })
+
+  it('fails the audit check after the connect timeout when the host never answers (npm run audit:verify)', async () => {
+    const started = Date.now()
+    const r = await runAuditVerify(silentUrl(), ['--quiet'], { DATABASE_CONNECT_TIMEOUT_MS: '300' })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/cannot check: .*timeout/)
+    // tsx's start-up included; without a connect timeout it waits for the kernel's retransmissions, minutes.
+    expect(Date.now() - started).toBeLessThan(10_000)
   })
 
   it('sends the 119 forward within 3 s and finishes its job while PostgreSQL never answers', async () => {

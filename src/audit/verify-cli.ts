@@ -5,10 +5,14 @@
  *   exit 1  an entry does not hold: prints its seq and why (gap, sequence, broken_link, hash_mismatch, anchor_mismatch)
  *   exit 2  the check could not run (no database, no audit trail, a bad option)
  *
+ * DATABASE_CONNECT_TIMEOUT_MS (as the server's, default 5 s) bounds connecting.
+ *
  * It only reads, and never creates the database (unlike the server's start-up).
  */
 import { Command, InvalidArgumentError } from 'commander'
-import pg from 'pg'
+import { pino } from 'pino'
+import { databaseConnectTimeoutMs } from '../config/index.js'
+import { openPool } from '../store/postgres.js'
 import { verifyChain } from './verify.js'
 
 const ANCHOR = /^([1-9][0-9]{0,15}):([0-9a-fA-F]{64})$/
@@ -37,8 +41,16 @@ async function main(argv: string[]): Promise<number> {
     return 2
   }
 
-  const pool = new pg.Pool({ connectionString: url, max: 1 })
-  pool.on('error', () => undefined)
+  let connectTimeoutMs: number
+  try {
+    connectTimeoutMs = databaseConnectTimeoutMs()
+  } catch (err) {
+    process.stderr.write(`audit-verify: ${(err as Error).message}\n`)
+    return 2
+  }
+  // As the server's pools: a database host that drops packets fails the check after the connect timeout, not minutes;
+  // an idle client's error is not logged (the query that needs it fails and says why).
+  const pool = openPool(url, pino({ level: 'silent' }), { max: 1, connectTimeoutMs })
   try {
     const started = Date.now()
     let lastPrint = started

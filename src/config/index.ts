@@ -100,6 +100,11 @@ function ms(env: Env, name: string, fallback: number, min: number, max: number):
   return n
 }
 
+/** DATABASE_CONNECT_TIMEOUT_MS, default and bounds in one place: the server's config and the CLIs that open a pool read it. */
+export function databaseConnectTimeoutMs(env: Env = process.env): number {
+  return ms(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 60_000)
+}
+
 function seconds(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
@@ -187,7 +192,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       'postgres:',
       'postgresql:'
     ]),
-    databaseConnectTimeoutMs: ms(env, 'DATABASE_CONNECT_TIMEOUT_MS', 5000, 100, 60_000),
+    databaseConnectTimeoutMs: databaseConnectTimeoutMs(env),
     influxUrl: url(env, 'INFLUX_URL', 'http://127.0.0.1:18086', ['http:', 'https:']),
     influxDb,
     influxToken: env.INFLUX_TOKEN || null,

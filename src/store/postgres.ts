@@ -54,12 +54,23 @@ export interface PoolOptions {
   queryTimeoutMs?: number
 }
 
+/**
+ * TCP keepalive on every connection, first probe after this much silence: a connection whose peer vanished without a
+ * word (a failover, a NAT or firewall that forgot it) otherwise holds its query, and the request or engine behind it,
+ * until the OS's default 2 h idle time. With it the kernel gives up after this plus its probes (Linux:
+ * tcp_keepalive_intvl × tcp_keepalive_probes, 75 s × 9 by default); a live but idle connection costs a probe.
+ */
+export const KEEPALIVE_INITIAL_DELAY_MS = 10_000
+
+/** Options every connection gets, pooled or not: the connect timeout and keepalive. */
+const connectionOptions = (connectTimeoutMs: number) => ({ connectionTimeoutMillis: connectTimeoutMs, keepAlive: true, keepAliveInitialDelayMillis: KEEPALIVE_INITIAL_DELAY_MS })
+
 /** A pool that connects on its first query: for a thread that must start while PostgreSQL is away (the 119 forward's). */
 export function openPool(databaseUrl: string, log: Logger, o: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: o.max ?? 10,
-    connectionTimeoutMillis: o.connectTimeoutMs,
+    ...connectionOptions(o.connectTimeoutMs),
     ...(o.queryTimeoutMs ? { query_timeout: o.queryTimeoutMs } : {})
   })
   pool.on('error', (err) => log.error({ err }, 'idle PostgreSQL client failed'))
@@ -81,7 +92,7 @@ export async function connectPostgres(databaseUrl: string, log: Logger, connectT
   const url = new URL(databaseUrl)
   const name = decodeURIComponent(url.pathname.slice(1))
   url.pathname = '/postgres'
-  const admin = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: connectTimeoutMs })
+  const admin = new pg.Client({ connectionString: url.toString(), ...connectionOptions(connectTimeoutMs) })
   await admin.connect()
   try {
     await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`)

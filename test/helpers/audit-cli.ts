@@ -11,12 +11,12 @@ export interface CliRun {
   stderr: string
 }
 
-export function runAuditVerify(databaseUrl: string, args: string[] = []): Promise<CliRun> {
+export function runAuditVerify(databaseUrl: string, args: string[] = [], env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', path.join(ROOT, 'src', 'audit', 'verify-cli.ts'), ...args],
-      { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl }, timeout: 60_000 },
+      { cwd: ROOT, env: { ...process.env, ...env, DATABASE_URL: databaseUrl }, timeout: 60_000 },
       (err, stdout, stderr) => {
         const code = err ? (err as { code?: unknown }).code : 0
         if (typeof code !== 'number') return reject(new Error(`audit:verify did not run: ${String(err)}\n${stderr}`))
