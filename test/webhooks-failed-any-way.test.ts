@@ -11,6 +11,7 @@ import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createUnitAt, dropNames, REDIS_URL, startTestApp, testConfig, waitFor, type TestApp } from './helpers/env.js'
 import { Receiver } from './helpers/receiver.js'
+import { raiseFire } from './helpers/fire-alert.js'
 import { FAILED_SWEEP_MS, Jobs, WEBHOOK_STALL_LIMIT } from '../src/rules/jobs.js'
 import { WebhookDelivery } from '../src/notifications/webhook-delivery.js'
 import { WebhookRepository } from '../src/notifications/webhook-repository.js'
@@ -55,19 +56,7 @@ const webhook = async (name: string) => {
   expect(r.status).toBe(201)
   return r.body.id
 }
-const fire = () =>
-  t.app.alerts.raise({
-    unitId,
-    deviceId: 'panel-1',
-    point: `1-0${++seq}`,
-    ruleId: 'fire_event',
-    class: 'fire',
-    troubleType: null,
-    severity: 'critical',
-    title: 'smoke detector alarm',
-    detail: {},
-    at: new Date()
-  })
+const fire = () => raiseFire(t.app, unitId, `1-0${++seq}`)
 const deadLetters = async (webhookId: string) => (await t.api<{ items: DeadLetter[] }>('GET', `/api/v1/webhooks/dead-letters?webhookId=${webhookId}`)).body.items
 const requestsFor = (webhookId: string) => receiver.requests.filter((q) => JSON.parse(q.body).webhookId === webhookId)
 const failedSet = () => redis.zcard(`${bull()}:webhooks:failed`)
