@@ -11,7 +11,7 @@ import {
   type Frame,
   type Decoded
 } from '../src/ingest/gb26875/frame.js'
-import { decodeAppData, encodeAppData, type AppData } from '../src/ingest/gb26875/app-data.js'
+import { decodeAppData, encodeAppData, type AppData, type ComponentStatus } from '../src/ingest/gb26875/app-data.js'
 
 const hex = (s: string) => Buffer.from(s.replace(/ /g, ''), 'hex')
 const time = { second: 35, minute: 58, hour: 9, day: 26, month: 9, year: 2012 }
@@ -65,7 +65,7 @@ describe('GB/T 26875.3 frames', () => {
   it('denies a bad checksum, a wrong end, an over-long L and an unknown command, then resynchronises', () => {
     const good = encodeFrame(frame({ serial: 9 }))
     const badSum = encodeFrame(frame({ serial: 2 }))
-    badSum[27] ^= 0xff
+    badSum[27] = badSum[27]! ^ 0xff
     const badEnd = encodeFrame(frame({ serial: 3 }))
     badEnd[29] = 0x00
     const tooLong = encodeFrame(frame({ serial: 4 }))
@@ -158,7 +158,7 @@ describe('GB/T 26875.3 application data', () => {
     const r = decodeAppData(data)
     expect(r.ok && r.value.type === 2 && r.value.objects[0]!.description).toBe('三层')
     const long = '一二三四五六七八九十一二三四五六七八'
-    const again = decodeAppData(encodeAppData({ type: 2, objects: [{ ...(cases[1]!.objects[0] as never), description: long }] }))
+    const again = decodeAppData(encodeAppData({ type: 2, objects: [{ ...(cases[1]!.objects[0] as ComponentStatus), description: long }] }))
     expect(again.ok && again.value.type === 2 && again.value.objects[0]!.description).toBe(long.slice(0, 15))
   })
 
