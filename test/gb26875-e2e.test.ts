@@ -8,6 +8,7 @@ import { startTestApp, waitFor, createUnitAt, type TestApp } from './helpers/env
 import { Command, encodeAppData, encodeFrame, timeAt } from '../src/ingest/gb26875/index.js'
 import { UitdClient } from '../simulators/lib/gb26875-client.js'
 import type { Alert } from '../schemas/alerts.js'
+import { runUitd } from '../simulators/uitd-gb26875.js'
 
 const ADDRESS = '0a0b0c0d0e0f'
 let t: TestApp
@@ -85,5 +86,26 @@ describe('GB/T 26875.3 end to end', () => {
     } finally {
       c.close()
     }
+  })
+
+  it('takes the simulator\'s demo: heartbeats, a pressure, a fire, a fault and back to normal, all confirmed', async () => {
+    const address = '0a0b0c0d0e10'
+    const id = `uitd-${address}`
+    const unitId = await createUnitAt(t.api)
+    await t.api('POST', '/api/v1/devices', { id, unitId, kind: 'uitd', protocol: 'gb26875', gb26875: { address } })
+    const sim = await runUitd({ host: '127.0.0.1', port: t.app.gb26875!.port, address, scenario: 'demo', intervalMs: 20, durationS: 0, pressureMpa: 0.28, quiet: true })
+    await waitFor(async () => sim.stats.confirmed >= 5)
+    await sim.stop()
+    expect(sim.stats).toMatchObject({ denied: 0, unanswered: 0 })
+    const types = await waitFor(async () => {
+      const r = await t.api<{ events: { type: string }[] }>('GET', `/api/v1/devices/${id}/events`)
+      return r.body.events.length >= 3 ? r.body.events.map((e) => e.type).sort() : null
+    })
+    expect(types).toEqual(['fault', 'fire', 'restore'])
+    const readings = await waitFor(async () => {
+      const r = await t.api<{ points: { values: { pressure_mpa?: number } }[] }>('GET', `/api/v1/devices/${id}/readings?metric=pressure_mpa`)
+      return r.body.points.length > 0 ? r.body.points : null
+    })
+    expect(readings[0]!.values.pressure_mpa).toBe(0.28)
   })
 })
