@@ -82,6 +82,7 @@ export async function runUitd(opts: UitdSimulatorOptions): Promise<UitdSimulator
       const answer = step ? await client.sendData(step.data) : await client.heartbeat()
       const what = step?.label ?? 'heartbeat'
       if (!answer) {
+        if (stopped) break // stop() closed the connection under this frame
         stats.unanswered++
         print(`${what}: no answer`)
         // The center closes a connection after a frame it could not store: connect again, as a UITD does.

@@ -60,6 +60,39 @@ describe('GB/T 26875.3 end to end', () => {
     }
   })
 
+  it('stores every event of one status word (fault and supervisory at once) through the real ingest log', async () => {
+    const c = await connect()
+    try {
+      expect(await c.sendData({ type: 2, objects: [{ sysType: 1, sysAddr: 1, compType: 23, compAddr: 9, status: 0b1_0101, description: '', time: timeAt(Date.now(), 480) }] })).toMatchObject({ command: Command.confirm })
+      const types = await waitFor(async () => {
+        const r = await t.api<{ events: { type: string; point: string }[] }>('GET', `/api/v1/devices/${deviceId}/events`)
+        const at = r.body.events.filter((e) => e.point === '1-1-23-9').map((e) => e.type)
+        return at.length >= 2 ? at.sort() : null
+      })
+      expect(types).toEqual(['fault', 'supervisory'])
+    } finally {
+      c.close()
+    }
+  })
+
+  it('stores a resent frame (same serial, no confirm seen) once', async () => {
+    const c = await connect()
+    try {
+      const frame = c.frame(Command.sendData, encodeAppData({ type: 2, objects: [{ sysType: 1, sysAddr: 1, compType: 23, compAddr: 10, status: 0b11, description: '', time: timeAt(Date.now(), 480) }] }))
+      expect(await c.send(frame)).toMatchObject({ command: Command.confirm })
+      expect(await c.send(frame)).toMatchObject({ command: Command.confirm })
+      const marker = { ...frame, serial: c.nextSerial(), data: encodeAppData({ type: 2, objects: [{ sysType: 1, sysAddr: 1, compType: 23, compAddr: 11, status: 0b11, description: '', time: timeAt(Date.now(), 480) }] }) }
+      expect(await c.send(marker)).toMatchObject({ command: Command.confirm })
+      const events = await waitFor(async () => {
+        const r = await t.api<{ events: { point: string }[] }>('GET', `/api/v1/devices/${deviceId}/events`)
+        return r.body.events.some((e) => e.point === '1-1-23-11') ? r.body.events : null
+      })
+      expect(events.filter((e) => e.point === '1-1-23-10')).toHaveLength(1)
+    } finally {
+      c.close()
+    }
+  })
+
   it('denies a bad checksum and stores nothing', async () => {
     const c = await connect()
     try {

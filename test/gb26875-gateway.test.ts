@@ -89,9 +89,11 @@ describe('GB/T 26875.3 gateway', () => {
       deviceId: 'uitd-1',
       unitId: 'u-1',
       type: 'event',
-      items: [{ type: 'fire', point: '1-2-42-34', text: '三层东侧走廊', seq: frame.serial * 256 }]
+      items: [{ type: 'fire', point: '1-2-42-34', text: '三层东侧走廊' }]
     })
     expect(presence).toEqual(['connected uitd-1', 'seen uitd-1'])
+    // The frame's serial in the high bits, above 20 bits of the content's hash (to-ingest.ts).
+    expect(Math.floor((appended[0]!.items[0] as { seq: number }).seq / 2 ** 20)).toBe(frame.serial * 4096)
   })
 
   it('maps fault, disabled and supervisory bits, and a status without them to a restore', async () => {
@@ -100,6 +102,10 @@ describe('GB/T 26875.3 gateway', () => {
     await c.sendData(fire(0b1001)) // normal, disabled
     await c.sendData(fire(0b1)) // normal
     expect(appended.map((m) => (m.items as { type: string }[]).map((i) => i.type))).toEqual([['fault', 'supervisory'], ['isolate'], ['restore']])
+    // Two events of one status word share a ts: each needs its own seq, or the ingest log drops the second as a resend.
+    const [fault, supervisory] = appended[0]!.items as { seq: number; ts: number }[]
+    expect(fault!.ts).toBe(supervisory!.ts)
+    expect(fault!.seq).not.toBe(supervisory!.seq)
   })
 
   it('gives no confirm when the append fails, and closes the connection', async () => {

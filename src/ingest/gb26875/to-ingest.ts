@@ -3,6 +3,7 @@
  * become readings of the device's profile metrics. The results are payloads for `normalize()`, so the profile decides
  * what is stored exactly as it does for MQTT. Pure.
  */
+import { createHash } from 'node:crypto'
 import type { EventItem, TelemetryItem } from '../../../schemas/device-payloads.js'
 import type { DeviceProfile } from '../../../schemas/device-profile.js'
 import type { RejectReason } from '../types.js'
@@ -50,7 +51,7 @@ export interface FrameContent {
 
 export interface TranslateContext {
   profile: DeviceProfile
-  /** The frame's serial number: with the object's index it makes the item's `seq`, so a resent frame is deduplicated. */
+  /** The frame's serial number: with the item's place in the frame it makes the item's `seq`, so a resent frame is deduplicated. */
   serial: number
   /** Server receive time (epoch ms). */
   rx: number
@@ -64,8 +65,15 @@ const BEHIND_MS = 365 * 24 * 3600 * 1000
 
 export function translate(data: AppData, ctx: TranslateContext): FrameContent {
   const out: FrameContent = { events: [], readings: [], refused: [], unstored: 0 }
-  // ≤ 170 objects per frame (L ≤ 1024), so serial × 256 + index is unique per frame and object.
-  const seqOf = (i: number) => ctx.serial * 256 + i
+  // The ingest log takes two items of a device with the same seq and ts for one resent, and a UITD's time has whole
+  // seconds: two events of one status word share a ts, and a UITD that reconnects may count its serial from 1 again.
+  // So an item's seq is its place — serial × 4096 + its index in the frame (≤ 170 objects, each ≤ 10 events) — above
+  // 20 bits of a hash of its content: the same for a resent frame, different for different news at the same serial.
+  let place = 0
+  const withSeq = <T extends object>(item: T): T & { seq: number } => {
+    const hash = createHash('sha1').update(JSON.stringify(item)).digest().readUIntBE(0, 3) & 0xfffff
+    return { ...item, seq: (ctx.serial * 4096 + place++) * 2 ** 20 + hash }
+  }
   // A clock that is unset, in BCD or far off gives no ts: the item takes the receive time. A fire is never refused
   // for its device's clock; without a ts, a resend is recognised by its whole content instead.
   const tsOf = (t: FrameTime) => {
@@ -74,22 +82,22 @@ export function translate(data: AppData, ctx: TranslateContext): FrameContent {
   }
   switch (data.type) {
     case 1:
-      data.objects.forEach((o: SystemStatus, i) => {
+      data.objects.forEach((o: SystemStatus) => {
         for (const type of eventTypes(o.status, SYSTEM_BITS)) {
-          out.events.push({ ...tsOf(o.time), seq: seqOf(i), type, point: `${o.sysType}-${o.sysAddr}` })
+          out.events.push(withSeq({ ...tsOf(o.time), type, point: `${o.sysType}-${o.sysAddr}` }))
         }
       })
       break
     case 2:
-      data.objects.forEach((o: ComponentStatus, i) => {
+      data.objects.forEach((o: ComponentStatus) => {
         const point = `${o.sysType}-${o.sysAddr}-${o.compType}-${o.compAddr}`
         for (const type of eventTypes(o.status, COMPONENT_BITS)) {
-          out.events.push({ ...tsOf(o.time), seq: seqOf(i), type, point, ...(o.description ? { text: o.description } : {}) })
+          out.events.push(withSeq({ ...tsOf(o.time), type, point, ...(o.description ? { text: o.description } : {}) }))
         }
       })
       break
     case 3:
-      data.objects.forEach((o: AnalogValue, i) => {
+      data.objects.forEach((o: AnalogValue) => {
         const map = ANALOG_METRICS[o.analogType]
         const where = `component ${o.sysType}-${o.sysAddr}-${o.compType}-${o.compAddr}`
         if (!map) {
@@ -99,7 +107,7 @@ export function translate(data: AppData, ctx: TranslateContext): FrameContent {
         } else {
           // Rounded to the type's resolution: 3 × 0.1 must read 0.3, not 0.30000000000000004.
           const value = Number((o.raw * map.scale).toFixed(4))
-          out.readings.push({ ...tsOf(o.time), seq: seqOf(i), values: { [map.metric]: value } })
+          out.readings.push(withSeq({ ...tsOf(o.time), values: { [map.metric]: value } }))
         }
       })
       break
