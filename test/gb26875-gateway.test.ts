@@ -134,6 +134,15 @@ describe('GB/T 26875.3 gateway', () => {
     await waitFor(async () => c.socket.destroyed || c.socket.readableEnded)
   })
 
+  it('answers an unknown address once, however many frames it sent in one go', async () => {
+    const c = await connect('aabbccddeeff')
+    const frames = [1, 2, 3].map((serial) => encodeFrame(c.frame(Command.sendData, Buffer.alloc(0), serial)))
+    expect(await c.request(Buffer.concat(frames), 1)).toMatchObject({ command: Command.deny })
+    await waitFor(async () => c.socket.destroyed || c.socket.readableEnded)
+    expect(rejections.counts.unknown_device).toBe(1)
+    expect(c.unexpected).toEqual([])
+  })
+
   it('confirms heartbeats and time syncs, and keeps presence', async () => {
     const c = await connect()
     expect(await c.heartbeat()).toMatchObject({ command: Command.confirm })

@@ -110,7 +110,8 @@ class UitdConnection {
 
   private async handleAll(decoded: Decoded[]): Promise<void> {
     for (const d of decoded) {
-      if (this.socket.destroyed) return
+      // Closed, or ended after denying an unknown address: the rest of the chunk gets no answer.
+      if (this.socket.destroyed || this.socket.writableEnded) return
       try {
         if (d.ok) await this.handle(d.frame)
         else this.deny(d.error)
