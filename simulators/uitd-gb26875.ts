@@ -35,13 +35,13 @@ export interface UitdSimulatorHandle {
   stop(): Promise<void>
 }
 
-// Component status bits, GB/T 26875.3-2011 §8.3.1.2: bit 0 normal operation, 1 fire, 2 fault.
+// Component status bits, GB/T 26875.3-2011: bit 0 normal operation, 1 fire, 2 fault.
 const NORMAL = 0b1
 const FIRE = 0b11
 const FAULT = 0b101
-// System type 1: fire alarm system; component type 42: photoelectric smoke detector (§8.3.1.2 tables).
+// System type 1: fire alarm system; component type 42: photoelectric smoke detector (GB/T 26875.3-2011 type tables).
 const SMOKE = { sysType: 1, sysAddr: 1, compType: 42, compAddr: 0x0002_0015 }
-// System type 12: sprinkler; component type 99: pressure switch; analog type 5: pressure in 0.1 kPa (§8.3.1.3).
+// System type 12: sprinkler; component type 99: pressure switch; analog type 5: pressure in 0.1 kPa (GB/T 26875.3-2011 analog types).
 const PIPE = { sysType: 12, sysAddr: 1, compType: 99, compAddr: 1 }
 
 /** What the scenario sends at step `k` (0-based); null: a heartbeat. */

@@ -14,7 +14,7 @@ export interface UitdClientOptions {
   address: string
   /** The center's address. @defaultValue 000000000000 */
   center?: string
-  /** How long to wait for an answer, ms. GB/T 26875.3 §8.2.2: at most 10 s. @defaultValue 10000 */
+  /** How long to wait for an answer, ms. GB/T 26875.3-2011, answers: timeout at most 10 s. @defaultValue 10000 */
   timeoutMs?: number
   utcOffsetMin?: number
 }

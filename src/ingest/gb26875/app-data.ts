@@ -1,12 +1,12 @@
 /**
- * GB/T 26875.3-2011 application data (§8.3): `[type:1][count:1]` then `count` objects of a fixed size per type,
+ * GB/T 26875.3-2011 application data: `[type:1][count:1]` then `count` objects of a fixed size per type,
  * most followed by a 6-byte timestamp. Decodes the upstream types a UITD sends and encodes them (for tests and the
  * simulator). Pure.
  */
 import iconv from 'iconv-lite'
 import { readTime, writeTime, type FrameTime } from './frame.js'
 
-/** §8.3.1.1 type codes of the upstream data this server reads. */
+/** GB/T 26875.3-2011: type codes of the upstream data this server reads. */
 export const DataType = {
   systemStatus: 1,
   componentStatus: 2,
@@ -18,7 +18,7 @@ export const DataType = {
   uitdClock: 28
 } as const
 
-/** §8.3.1.2: the component description is 31 bytes of GB 18030 text. */
+/** GB/T 26875.3-2011, component status: the description is 31 bytes of GB 18030 text. */
 export const DESCRIPTION_BYTES = 31
 
 export interface SystemStatus { sysType: number; sysAddr: number; status: number; time: FrameTime }
@@ -59,7 +59,7 @@ export type AppData =
 
 interface Layout<T> {
   size: number
-  /** §8.3.1: the most objects one frame may carry (where the standard gives no n: as many as fit in L ≤ 1024). */
+  /** GB/T 26875.3-2011, per type: the most objects one frame may carry (where the standard gives no n: as many as fit in L ≤ 1024). */
   max: number
   read(b: Buffer, o: number): T
   write(b: Buffer, o: number, v: T): void

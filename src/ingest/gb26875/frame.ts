@@ -2,21 +2,21 @@
  * GB/T 26875.3-2011 framing: encode a frame, and cut frames out of a TCP byte stream as it arrives (several per
  * chunk, one split across chunks, garbage between them). Pure: no sockets, no clocks.
  *
- * Layout (GB/T 26875.3-2011 §8.2.1), multi-byte integers little-endian:
+ * Layout (GB/T 26875.3-2011, the frame), multi-byte integers little-endian:
  * `@@` | serial:2 | version:2 | time:6 | source:6 | destination:6 | L:2 | command:1 | data:L | checksum:1 | `##`
  */
 
-/** §8.2.1: the start and end markers. */
+/** GB/T 26875.3-2011: the start and end markers. */
 const START = 0x40 // '@', twice
 const END = 0x23 // '#', twice
 /** Bytes before the application data: start 2, serial 2, version 2, time 6, source 6, destination 6, L 2, command 1. */
 export const HEADER_BYTES = 27
 /** Bytes around the application data: the header, the checksum and the end marker (a frame is 30 + L bytes). */
 export const FRAME_OVERHEAD = 30
-/** §8.2.1.9: application data is at most 1024 bytes. */
+/** GB/T 26875.3-2011: application data is at most 1024 bytes. */
 export const MAX_DATA_BYTES = 1024
 
-/** §8.2.1.10 command bytes; 128–255 are user-defined. */
+/** GB/T 26875.3-2011 command bytes; 128–255 are user-defined. */
 export const Command = {
   control: 1,
   sendData: 2,
@@ -55,7 +55,7 @@ export type FrameErrorCode = 'bad_checksum' | 'bad_end' | 'too_long' | 'unknown_
 
 /**
  * A frame the decoder discarded. Its header was readable, so the serial and addresses are known and the gateway can
- * answer with a deny (§8.2.2: a bad checksum, an unknown command, over-long data or a wrong end marker are denied).
+ * answer with a deny (GB/T 26875.3-2011: a bad checksum, an unknown command, over-long data or a wrong end marker are denied).
  */
 export class FrameError extends Error {
   constructor(
@@ -117,7 +117,7 @@ export function epochOf(t: FrameTime, utcOffsetMin: number): number | null {
   return ms - utcOffsetMin * 60_000
 }
 
-/** §8.2.1.11: the low 8 bits of the sum of bytes 2 … 26 + L (everything between the start marker and the checksum). */
+/** GB/T 26875.3-2011 checksum: the low 8 bits of the sum of bytes 2 … 26 + L (everything between the start marker and the checksum). */
 export function checksum(buf: Buffer, from: number, to: number): number {
   let sum = 0
   for (let i = from; i < to; i++) sum += buf[i]!

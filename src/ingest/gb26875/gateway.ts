@@ -4,7 +4,7 @@
  * through the same normalize → ingest log path as an MQTT PUBLISH.
  *
  * Acknowledged means durable: the confirm (command 3) is written only after the ingest-log append resolved, as a
- * PUBACK is. A failed append gets no confirm, and the UITD sends the frame again (§8.2.2: 10 s timeout, 3 retries).
+ * PUBACK is. A failed append gets no confirm, and the UITD sends the frame again (GB/T 26875.3-2011: 10 s timeout, 3 retries).
  * The core never logs device input in a message: it goes under its own key.
  */
 import net from 'node:net'
@@ -124,7 +124,7 @@ class UitdConnection {
     }
   }
 
-  /** §8.2.2: a frame that fails a check is discarded and denied (command 6). */
+  /** GB/T 26875.3-2011: a frame that fails a check is discarded and denied (command 6). */
   private deny(error: FrameError): void {
     const { source } = error.header
     const deviceId = source === this.address ? (this.device?.deviceId ?? null) : null

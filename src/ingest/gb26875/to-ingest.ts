@@ -11,7 +11,7 @@ import type { AnalogValue, AppData, ComponentStatus, SystemStatus } from './app-
 import { epochOf, type FrameTime } from './frame.js'
 
 /**
- * Status bits → event types. GB/T 26875.3-2011 §8.3.1.1 (system) and §8.3.1.2 (component): bit 1 fire, 2 fault,
+ * Status bits → event types. GB/T 26875.3-2011, system and component status: bit 1 fire, 2 fault,
  * 3 disabled (屏蔽), 4 supervisory, 5 started, 6 feedback; component bit 8 power fault; system bits 8 main and 9 backup
  * power fault, 10 bus fault, 13 reset. Bit 0 (normal/test), bit 7 (delay), 11 (manual/auto) and 12 (configuration
  * changed) have no event of their own.
@@ -30,7 +30,7 @@ const COMPONENT_BITS: [number, EventType][] = [
 const SYSTEM_BITS: [number, EventType][] = [...COMPONENT_BITS, [9, 'power_fault'], [10, 'fault'], [13, 'reset']]
 
 /**
- * Analog types (GB/T 26875.3-2011 §8.3.1.3) → a profile metric and the scale of the raw int16. Only types with one
+ * Analog types (GB/T 26875.3-2011) → a profile metric and the scale of the raw int16. Only types with one
  * obvious metric are mapped; a value of another type, or of a metric the device's profile does not have, is refused.
  */
 export const ANALOG_METRICS: Record<number, { metric: string; scale: number }> = {
