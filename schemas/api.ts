@@ -107,6 +107,19 @@ export const ModbusTarget = Type.Object(
 )
 export type ModbusTarget = Static<typeof ModbusTarget>
 
+export const Gb26875Target = Type.Object(
+  {
+    address: Type.String({
+      pattern: '^[0-9A-Fa-f]{12}$',
+      description:
+        'the 6-byte source address of its GB/T 26875.3 frames, as 12 hex digits in wire order (stored lowercase); ' +
+        'the protocol has no credentials, so this address is the identity'
+    })
+  },
+  { additionalProperties: false }
+)
+export type Gb26875Target = Static<typeof Gb26875Target>
+
 export const DeviceCreate = Type.Object(
   {
     id: Type.Optional(Id),
@@ -116,7 +129,9 @@ export const DeviceCreate = Type.Object(
     protocol: Type.Optional(Protocol),
     name: Type.Optional(Type.String({ maxLength: 200 })),
     /** Where to poll it: required for protocol modbus, refused otherwise. */
-    modbus: Type.Optional(ModbusTarget)
+    modbus: Type.Optional(ModbusTarget),
+    /** Its UITD address: required for protocol gb26875, refused otherwise. */
+    gb26875: Type.Optional(Gb26875Target)
   },
   { additionalProperties: false }
 )
@@ -135,7 +150,8 @@ export const Device = Type.Object({
   testModeUntil: Type.Union([Timestamp, Type.Null()], {
     description: 'while the device is in test mode (it raises test alerts only), when test mode ends; null otherwise'
   }),
-  modbus: Type.Optional(ModbusTarget)
+  modbus: Type.Optional(ModbusTarget),
+  gb26875: Type.Optional(Gb26875Target)
 })
 export type Device = Static<typeof Device>
 

@@ -2,7 +2,8 @@
  * buildApp(config) wires every stage; server.ts only runs it. Tests build the app the same way.
  *
  *   devices ─MQTT─▶ broker (auth, ACL, validate) ─append─▶ ingest log (Redis Stream) ─group─▶ telemetry writer ─▶ InfluxDB
- *   Modbus slaves ◀─poll─ modbus pollers (validate) ─append─┘
+ *   Modbus slaves ◀─poll─ modbus pollers (validate) ─append─┤
+ *   UITDs ─GB/T 26875.3─▶ gb26875 gateway (address, validate) ─append─┘ (confirm once appended)
  *                                                                        registry (PostgreSQL) ◀── API (fastify)
  */
 import { Redis } from 'ioredis'
@@ -20,6 +21,7 @@ import { Presence, DeviceStateFeed } from './broker/presence.js'
 import { DeviceAuthenticator } from './broker/authenticate.js'
 import { buildApi, type Api } from './api/index.js'
 import { createModbusPollers, type ModbusPollers } from './ingest/modbus/index.js'
+import { startGb26875Gateway, type Gb26875Gateway } from './ingest/gb26875/index.js'
 import type { AlertService } from './alerts/alert-service.js'
 import type { RiskService } from './alerts/risk.js'
 import { alertsTopic, LivePublisher } from './alerts/live.js'
@@ -76,8 +78,10 @@ export interface App {
   readonly notifications: Notifications
   /** Set once started. */
   broker: Broker | null
-  /** Open the MQTT and HTTP listeners and start consuming. Resolves with the ports actually bound. */
-  start(): Promise<{ mqttPort: number; mqttTlsPort: number | null; httpPort: number }>
+  /** The GB/T 26875.3 gateway for UITDs; set once started when GB26875_PORT is. */
+  gb26875: Gb26875Gateway | null
+  /** Open the MQTT, GB/T 26875.3 and HTTP listeners and start consuming. Resolves with the ports actually bound. */
+  start(): Promise<{ mqttPort: number; mqttTlsPort: number | null; gb26875Port: number | null; httpPort: number }>
   /** Stop accepting, finish in-flight work, close every connection. */
   stop(): Promise<void>
 }
@@ -223,7 +227,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     ingestLogLength: await ingestLog.length(),
     ingestBacklog: await ingestLog.backlog(CONSUMER_GROUPS.telemetry),
     accepted: ingestLog.appended,
-    connectedDevices: app.broker?.aedes.connectedClients ?? 0,
+    connectedDevices: (app.broker?.aedes.connectedClients ?? 0) + (app.gb26875?.connected ?? 0),
     written: writer.stats.written,
     writeFailures: writer.stats.failures,
     deadLettered: writer.stats.deadLettered,
@@ -272,6 +276,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     draws,
     notifications,
     broker: null,
+    gb26875: null,
 
     async start() {
       await writer.start()
@@ -293,6 +298,18 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
         },
         unitInScope: async (unitId, scope) => (await guard.unitPath(unitId))?.includes(scope) ?? false
       })
+      if (config.gb26875Port !== null) {
+        app.gb26875 = await startGb26875Gateway({
+          host: config.host,
+          port: config.gb26875Port,
+          findDevice: (address) => registry.findGb26875Device(address),
+          profiles,
+          ingestLog,
+          presence,
+          rejections,
+          log: log.child({ component: 'gb26875' })
+        })
+      }
       await api.listen({ port: config.httpPort, host: config.host })
       if (config.modbusPolling) await modbus.start()
       await runtime.start()
@@ -307,7 +324,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       trimTimer.unref()
       const address = api.server.address()
       const httpPort = typeof address === 'object' && address ? address.port : config.httpPort
-      return { mqttPort: app.broker.port, mqttTlsPort: app.broker.tlsPort, httpPort }
+      return { mqttPort: app.broker.port, mqttTlsPort: app.broker.tlsPort, gb26875Port: app.gb26875?.port ?? null, httpPort }
     },
 
     async stop() {
@@ -316,6 +333,7 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
       liveSubscriber.disconnect()
       // Stop taking messages first, then drain what was taken.
       await app.broker?.close()
+      await app.gb26875?.close()
       await modbus.stop()
       await api.close()
       await writer.stop()

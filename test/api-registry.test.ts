@@ -138,6 +138,33 @@ describe('devices', () => {
     expect(r.body.message).toContain(field)
   })
 
+  it('registers a GB/T 26875.3 UITD by its address, once, with no secret', async () => {
+    const r = await t.api<{ secret: string | null; gb26875: { address: string } }>('POST', '/api/v1/devices', {
+      id: 'uitd-gb-1',
+      unitId: 'u-dev',
+      kind: 'uitd',
+      protocol: 'gb26875',
+      gb26875: { address: '385B01000000' }
+    })
+    expect(r.status).toBe(201)
+    expect(r.body.secret).toBeNull()
+    expect(r.body.gb26875).toEqual({ address: '385b01000000' })
+    expect(await t.app.registry.findGb26875Device('385b01000000')).toEqual({ deviceId: 'uitd-gb-1', unitId: 'u-dev', profile: 'uitd' })
+    const again = await t.api('POST', '/api/v1/devices', { unitId: 'u-dev', kind: 'uitd', protocol: 'gb26875', gb26875: { address: '385b01000000' } })
+    expect(again).toMatchObject({ status: 409, body: { field: 'gb26875.address' } })
+  })
+
+  it.each([
+    [{ protocol: 'gb26875' }, 'gb26875'],
+    [{ protocol: 'gb26875', gb26875: { address: '385b0100' } }, 'gb26875.address'],
+    [{ protocol: 'gb26875', gb26875: { address: 'zz5b01000000' } }, 'gb26875.address'],
+    [{ protocol: 'gb26875', gb26875: {} }, 'gb26875.address'],
+    [{ protocol: 'mqtt', gb26875: { address: '385b01000001' } }, 'gb26875']
+  ])('answers 400 for a UITD with %j naming %s', async (over, field) => {
+    const r = await t.api('POST', '/api/v1/devices', { unitId: 'u-dev', kind: 'uitd', ...over })
+    expect(r).toMatchObject({ status: 400, body: { field } })
+  })
+
   it('answers 404 for an unknown device and its readings', async () => {
     expect((await t.api('GET', '/api/v1/devices/nope')).status).toBe(404)
     expect((await t.api('GET', '/api/v1/devices/nope/readings')).status).toBe(404)

@@ -28,11 +28,20 @@ describe('configuration', () => {
     [{ ...base, INFLUX_URL: 'ftp://x' }, /INFLUX_URL/],
     [{ ...base, INFLUX_DB: 'bad name' }, /INFLUX_DB/],
     [{ ...base, LOG_LEVEL: 'loud' }, /LOG_LEVEL="loud" is invalid/],
+    [{ ...base, GB26875_PORT: '65536' }, /GB26875_PORT="65536" is invalid: expected a TCP port number/],
+    [{ ...base, GB26875_PORT: 'on' }, /GB26875_PORT="on" is invalid/],
     [{ ...base, MODBUS_POLLING: 'maybe' }, /MODBUS_POLLING="maybe" is invalid: expected true or false/],
     [{ ...base, MQTT_TLS_CERT: '/nonexistent.pem' }, /MQTT_TLS_KEY is required/],
     [{ ...base, MQTT_TLS_CERT: '/nonexistent.pem', MQTT_TLS_KEY: '/nonexistent.key' }, /MQTT_TLS_CERT=.* cannot be read/]
   ])('refuses %j naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message)
+  })
+
+  it('opens the GB/T 26875.3 port only when it is set (0: any free port)', () => {
+    expect(loadConfig(base).gb26875Port).toBeNull()
+    expect(loadConfig({ ...base, GB26875_PORT: '' }).gb26875Port).toBeNull()
+    expect(loadConfig({ ...base, GB26875_PORT: '0' }).gb26875Port).toBe(0)
+    expect(loadConfig({ ...base, GB26875_PORT: '9002' }).gb26875Port).toBe(9002)
   })
 
   it('never echoes the admin token in an error', () => {

@@ -17,6 +17,12 @@ export interface Config {
   /** MQTT over TLS; only opened when a certificate and key are configured. @defaultValue 8883 */
   mqttTlsPort: number
   mqttTls: { cert: Buffer; key: Buffer } | null
+  /**
+   * GB/T 26875.3 over TCP, for UITDs; null: not opened. Off unless set, because the protocol has no credentials (a
+   * UITD is known by its address alone): open it where the network admits only the UITDs. `0` picks a free port (tests).
+   * @defaultValue null
+   */
+  gb26875Port: number | null
   /** @defaultValue 8080 */
   httpPort: number
   /** Address both listeners bind. @defaultValue 0.0.0.0 */
@@ -184,6 +190,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     mqttPort: port(env, 'MQTT_PORT', 1883),
     mqttTlsPort: port(env, 'MQTT_TLS_PORT', 8883),
     mqttTls,
+    // -1 never comes from port(): it stands for unset, so 0 stays "any free port".
+    gb26875Port: ((p) => (p < 0 ? null : p))(port(env, 'GB26875_PORT', -1)),
     httpPort: port(env, 'HTTP_PORT', 8080),
     host: env.HOST || '0.0.0.0',
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),

@@ -67,7 +67,11 @@ export const REJECT_REASONS = [
   'event_not_in_profile',
   'ts_in_future',
   'ts_too_old',
-  'unknown_topic'
+  'unknown_topic',
+  // GB/T 26875.3 (src/ingest/gb26875/): a frame that failed its checksum, end marker, length or command check (denied),
+  // and an analog value of a type no metric is mapped to.
+  'bad_frame',
+  'unknown_analog_type'
 ] as const
 export type RejectReason = (typeof REJECT_REASONS)[number]
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { Pool } from './postgres.js'
 import { FirewatchError } from '../errors.js'
 import type { ModbusTarget } from '../ingest/modbus/device-poller.js'
+import type { DeviceIdentity } from '../ingest/types.js'
 import type {
   Device,
   DeviceCreate,
@@ -73,12 +74,16 @@ const toDevice = (r: Row): Device => ({
           pollIntervalMs: r.modbus_poll_interval_ms as number
         }
       }
-    : {})
+    : {}),
+  ...(r.gb26875_address != null ? { gb26875: { address: r.gb26875_address as string } } : {})
 })
 
 /** Turn constraint violations into API errors that name the field. */
 function mapPgError(err: unknown, what: string, fields: Record<string, string> = {}): never {
   const e = err as { code?: string; constraint?: string }
+  if (e.code === '23505' && e.constraint === 'devices_gb26875_address') {
+    throw new FirewatchError('FW_ERR_CONFLICT', 'a device with this gb26875 address already exists', { statusCode: 409, field: 'gb26875.address' })
+  }
   if (e.code === '23505') throw new FirewatchError('FW_ERR_CONFLICT', `${what} with this id already exists`, { statusCode: 409, field: 'id' })
   if (e.code === '23503') {
     const field = Object.entries(fields).find(([c]) => e.constraint?.includes(c))?.[1]
@@ -209,8 +214,8 @@ export class RegistryRepository {
     try {
       const { rows } = await db.query(
         `INSERT INTO devices (id, unit_id, name, kind, protocol, profile, secret_hash,
-                              modbus_host, modbus_port, modbus_unit_id, modbus_poll_interval_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *`,
+                              modbus_host, modbus_port, modbus_unit_id, modbus_poll_interval_ms, gb26875_address)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *`,
         [
           body.id ?? randomUUID(),
           body.unitId,
@@ -222,7 +227,8 @@ export class RegistryRepository {
           body.modbus?.host ?? null,
           body.modbus?.port ?? null,
           body.modbus?.unitId ?? null,
-          body.modbus?.pollIntervalMs ?? null
+          body.modbus?.pollIntervalMs ?? null,
+          body.gb26875?.address.toLowerCase() ?? null
         ]
       )
       return toDevice(rows[0])
@@ -264,6 +270,16 @@ export class RegistryRepository {
       profile: r.profile,
       modbus: { host: r.modbus_host, port: r.modbus_port, unitId: r.modbus_unit_id, pollIntervalMs: r.modbus_poll_interval_ms }
     }))
+  }
+
+  /** The GB/T 26875.3 device with this source address (12 lowercase hex digits); null when none is registered. */
+  async findGb26875Device(address: string): Promise<DeviceIdentity | null> {
+    const { rows } = await this.pool.query(
+      `SELECT id, unit_id, profile FROM devices WHERE gb26875_address = $1 AND protocol = 'gb26875'`,
+      [address]
+    )
+    const r = rows[0]
+    return r ? { deviceId: r.id, unitId: r.unit_id, profile: r.profile } : null
   }
 
   /** Put a device in test mode until a time, or take it out with null. False when there is no such device. */

@@ -160,6 +160,10 @@ export const registryRoutes =
           const message = protocol === 'modbus' ? 'a modbus device needs modbus: {host, port, unitId, pollIntervalMs}' : `modbus is only for protocol modbus, not ${protocol}`
           throw new FirewatchError('FW_ERR_VALIDATION', message, { statusCode: 400, field: 'modbus' })
         }
+        if ((protocol === 'gb26875') !== (body.gb26875 !== undefined)) {
+          const message = protocol === 'gb26875' ? 'a gb26875 device needs gb26875: {address}' : `gb26875 is only for protocol gb26875, not ${protocol}`
+          throw new FirewatchError('FW_ERR_VALIDATION', message, { statusCode: 400, field: 'gb26875' })
+        }
         if (protocol === 'modbus' && !profile.modbus) {
           throw new FirewatchError('FW_ERR_VALIDATION', `profile ${profileName} has no modbus register map`, { statusCode: 400, field: 'profile' })
         }
