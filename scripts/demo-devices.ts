@@ -10,7 +10,10 @@
  * When the credentials carry `modbus`, this process also runs the demo's simulated Modbus TCP gateways
  * (scripts/demo-modbus.ts, simulators/modbus-slaves.ts), started before the MQTT devices, and applies the control lines
  * appended to `modbus.controlFile` (`fault <device|all> …`, `scenario <device> <name>`), answering in its log.
- * SIGINT or SIGTERM stops every device cleanly (each says `offline` and disconnects), then the process exits.
+ * When they carry `gb26875`, it also runs the demo's UITDs over GB/T 26875.3 (scripts/demo-gb26875.ts) against the
+ * server's gateway: heartbeats, and their panels' news as status frames, each waiting for the center's confirm.
+ * SIGINT or SIGTERM stops every device cleanly (each MQTT device says `offline` and disconnects, each UITD closes its
+ * connection), then the process exits.
  */
 import { closeSync, openSync, readFileSync, readSync, rmSync, statSync, unwatchFile, watchFile, writeFileSync } from 'node:fs'
 import { runPanel } from '../simulators/panel.js'
@@ -24,6 +27,7 @@ import { SMOKE_SCENARIOS, type SmokeScenario } from '../simulators/scenarios/smo
 import { SPRINKLER_SCENARIOS, type SprinklerScenario } from '../simulators/scenarios/sprinkler-pressure.js'
 import { control, startModbusGateway, type ModbusGatewayHandle, type SlaveSpec } from '../simulators/modbus-slaves.js'
 import { resolveControl, type DemoModbusRun } from './demo-modbus.js'
+import { runDemoUitd, type DemoGb26875Run, type DemoUitdHandle } from './demo-gb26875.js'
 
 export interface DemoCredentials {
   mqttUrl: string
@@ -32,6 +36,8 @@ export interface DemoCredentials {
   devices: { id: string; kind: string; secret: string; scenario: string }[]
   /** The simulated Modbus gateways to run, if any. */
   modbus?: DemoModbusRun
+  /** The UITDs over GB/T 26875.3 to run, if any. */
+  gb26875?: DemoGb26875Run
 }
 
 /**
@@ -170,6 +176,12 @@ async function main(): Promise<void> {
   // A one-time hand-over: the secrets now live only in this process.
   rmSync(file, { force: true })
   const handles: SimulatorHandle[] = []
+  const uitds: DemoUitdHandle[] = []
+  // The UITDs, not counted in the MQTT devices' messages: frames over GB/T 26875.3, each confirmed or not.
+  const uitdLine = () => {
+    const f = (k: keyof DemoUitdHandle['stats']) => uitds.reduce((a, u) => a + u.stats[k], 0)
+    return `${uitds.length} UITDs over GB/T 26875.3: ${f('frames')} frames sent, ${f('confirmed')} confirmed, ${f('denied')} denied, ${f('unanswered')} unanswered`
+  }
   let stopping = false
   let failedToStart = 0
   let modbus: Awaited<ReturnType<typeof startModbus>> | null = null
@@ -177,10 +189,14 @@ async function main(): Promise<void> {
   const stopAll = async (why: string) => {
     if (stopping) return
     stopping = true
-    log(`${why}: stopping ${handles.length} devices`)
+    log(`${why}: stopping ${handles.length} devices${uitds.length ? ` and ${uitds.length} UITDs` : ''}`)
     const stats = await Promise.all(handles.map((h) => h.stop().catch(() => h.stats)))
     const sum = (f: (s: (typeof stats)[number]) => number) => stats.reduce((a, s) => a + f(s), 0)
     log(`stopped: ${sum((s) => s.published)} messages published, ${sum((s) => s.acked)} acknowledged, ${sum((s) => s.failed)} failed`)
+    if (creds.gb26875) {
+      await Promise.all(uitds.map((u) => u.stop()))
+      log(`stopped ${uitdLine()}`)
+    }
     if (modbus) {
       await modbus.stop().catch(() => undefined)
       log('modbus gateways closed')
@@ -204,6 +220,24 @@ async function main(): Promise<void> {
     }
     if (stopping) return
   }
+  const gb = creds.gb26875
+  const startUitds = gb
+    ? Promise.all(
+        gb.uitds.map(async (u, i) => {
+          await new Promise((resolve) => setTimeout(resolve, (i * Math.max(gb.intervalMs, 3000)) / gb.uitds.length))
+          if (stopping) return
+          try {
+            const quiet = u.scenario === 'quiet'
+            const handle = await runDemoUitd(gb, u, hash(gb.seed, u.id), log, quiet)
+            uitds.push(handle)
+            log(`${u.id}: UITD ${u.address} over GB/T 26875.3 to ${gb.host}:${gb.port}, scenario ${u.scenario}`)
+            if (stopping) await handle.stop()
+          } catch (err) {
+            console.error(`${clock()} ${u.id}: cannot connect to the GB/T 26875.3 gateway: ${(err as Error).message}`)
+          }
+        })
+      )
+    : Promise.resolve([])
   log(`${creds.devices.length} devices, broker ${creds.mqttUrl}, one step every ${creds.intervalMs} ms, seed ${creds.seed}`)
   // Spread the first connections (each costs the server a password hash) and the devices' phases over the interval.
   const spreadMs = Math.max(creds.intervalMs, 3000) / creds.devices.length
@@ -233,8 +267,10 @@ async function main(): Promise<void> {
       }
     })
   )
+  await startUitds
   if (stopping) return
   log(`${handles.length} devices running${failedToStart ? `, ${failedToStart} failed to start` : ''}`)
+  if (gb) log(`${uitds.length}/${gb.uitds.length} UITDs over GB/T 26875.3 running`)
   if (handles.length === 0) {
     console.error('no device could start')
     process.exit(1)
@@ -247,6 +283,7 @@ async function main(): Promise<void> {
       { published: 0, acked: 0, failed: 0 }
     )
     log(`${handles.length} devices: ${s.published} messages published, ${s.acked} acknowledged, ${s.failed} failed`)
+    if (gb) log(uitdLine())
   }, 60_000)
 }
 
