@@ -86,6 +86,7 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     'MQTT_TLS_PORT',
     'MQTT_TLS_CERT',
     'MQTT_TLS_KEY',
+    'GB26875_PORT',
     'HTTP_PORT',
     'HOST',
     'REDIS_URL',

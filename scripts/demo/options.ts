@@ -1,6 +1,7 @@
 /** The demo's command line (`npm run demo -- --help`) and its admin token. */
 import { randomBytes } from 'node:crypto'
 import { parseArgs } from 'node:util'
+import { GB26875_UITDS } from '../demo-gb26875.js'
 import { MODBUS_DEVICES, MODBUS_GATEWAYS } from '../demo-modbus.js'
 import { DEMO } from './clean-state.js'
 import { DemoError } from './errors.js'
@@ -8,7 +9,8 @@ import { DemoError } from './errors.js'
 export const HELP = `Usage: npm run demo -- [options]
 
 Runs Firewatch on this machine with a simulated city (Hangzhou: 3 districts, 20 units, ~70 devices over MQTT,
-and ${MODBUS_DEVICES.length} devices behind ${MODBUS_GATEWAYS.length} simulated Modbus TCP gateways on free loopback ports, polled by the server).
+${MODBUS_DEVICES.length} devices behind ${MODBUS_GATEWAYS.length} simulated Modbus TCP gateways on free loopback ports, polled by the server,
+and ${GB26875_UITDS.length} UITDs speaking GB/T 26875.3 over TCP to the server's gateway).
 Uses its own databases (PostgreSQL ${DEMO.database}, InfluxDB ${DEMO.influxDb}, Redis keys ${DEMO.redisPrefix}*),
 which it empties at every start. Stop it with Ctrl-C.
 
@@ -18,6 +20,8 @@ Options:
   --seed <n>          seed of the simulated devices' randomness (default 1)
   --http-port <port>  HTTP API port (default 8080, or a free one if 8080 is taken)
   --mqtt-port <port>  MQTT port (default 1883, or a free one if 1883 is taken, as it is where Mosquitto runs)
+  --gb26875-port <port>
+                      GB/T 26875.3 port of the server, for the UITDs (default: a free one; the standard names none)
   --host <address>    address the server binds (default 127.0.0.1)
   --log-level <lvl>   the server's LOG_LEVEL (default warn): fatal, error, warn, info, debug, trace, silent
   -h, --help          show this help
@@ -31,6 +35,7 @@ export interface Options {
   seed: number
   httpPort: number | null
   mqttPort: number | null
+  gb26875Port: number | null
   host: string
   logLevel: string
 }
@@ -49,6 +54,7 @@ export function parseOptions(argv: string[]): Options | null {
         seed: { type: 'string' },
         'http-port': { type: 'string' },
         'mqtt-port': { type: 'string' },
+        'gb26875-port': { type: 'string' },
         host: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' }
@@ -73,6 +79,7 @@ export function parseOptions(argv: string[]): Options | null {
     seed: int('seed', values.seed, 0, 2 ** 31 - 1) ?? 1,
     httpPort: int('http-port', values['http-port'], 1, 65535),
     mqttPort: int('mqtt-port', values['mqtt-port'], 1, 65535),
+    gb26875Port: int('gb26875-port', values['gb26875-port'], 1, 65535),
     host: values.host ?? '127.0.0.1',
     logLevel
   }

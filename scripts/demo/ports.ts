@@ -46,16 +46,31 @@ export async function freePorts(host: string, count: number): Promise<number[]> 
   }
 }
 
-/** The server's HTTP and MQTT ports: the ones asked for, else 8080 and 1883, else free ones (with a warning). */
-export async function pickPorts(opts: Options): Promise<{ http: number; mqtt: number }> {
-  const wanted = [
+export interface DemoPorts {
+  http: number
+  mqtt: number
+  /** The GB/T 26875.3 gateway's (GB26875_PORT). */
+  gb26875: number
+}
+
+/**
+ * The server's ports: the ones asked for, else HTTP 8080 and MQTT 1883, else free ones (with a warning). The
+ * GB/T 26875.3 gateway has no usual port (the standard names none): a free one unless asked for.
+ */
+export async function pickPorts(opts: Options): Promise<DemoPorts> {
+  const wanted: { name: string; flag: string; explicit: number | null; fallback: number | null; hint: string }[] = [
     { name: 'HTTP', flag: '--http-port', explicit: opts.httpPort, fallback: 8080, hint: '' },
-    { name: 'MQTT', flag: '--mqtt-port', explicit: opts.mqttPort, fallback: 1883, hint: ' (Mosquitto usually holds it)' }
+    { name: 'MQTT', flag: '--mqtt-port', explicit: opts.mqttPort, fallback: 1883, hint: ' (Mosquitto usually holds it)' },
+    { name: 'GB/T 26875.3', flag: '--gb26875-port', explicit: opts.gb26875Port, fallback: null, hint: '' }
   ]
   const spare = await freePorts(opts.host, wanted.length)
   const chosen: number[] = []
   for (const [i, w] of wanted.entries()) {
     const port = w.explicit ?? w.fallback
+    if (port === null) {
+      chosen.push(spare.find((p) => !chosen.includes(p)) ?? spare[i]!)
+      continue
+    }
     if (!chosen.includes(port) && (await canListen(opts.host, port))) {
       chosen.push(port)
       continue
@@ -65,5 +80,5 @@ export async function pickPorts(opts: Options): Promise<{ http: number; mqtt: nu
     chosen.push(other)
     warn(`${w.name} port ${port} is taken on ${opts.host}${w.hint}: using ${bold(String(other))} instead`)
   }
-  return { http: chosen[0]!, mqtt: chosen[1]! }
+  return { http: chosen[0]!, mqtt: chosen[1]!, gb26875: chosen[2]! }
 }

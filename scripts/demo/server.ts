@@ -6,6 +6,7 @@ import { DATABASE_URL, DEMO } from './clean-state.js'
 import { DemoError, Stopped } from './errors.js'
 import type { Options } from './options.js'
 import { step } from './output.js'
+import type { DemoPorts } from './ports.js'
 
 interface Ready {
   ready: boolean
@@ -21,8 +22,8 @@ export interface DemoServer {
   base: string
 }
 
-/** Start the server on the demo's databases and `ports`, logging to `logFile`; see waitReady. */
-export function startServer(opts: Options, ports: { http: number; mqtt: number }, token: string, logFile: string): DemoServer {
+/** Start the server on the demo's databases and `ports` (its GB/T 26875.3 gateway on), logging to `logFile`; see waitReady. */
+export function startServer(opts: Options, ports: DemoPorts, token: string, logFile: string): DemoServer {
   const child = startChild(
     'src/server.ts',
     [],
@@ -30,6 +31,7 @@ export function startServer(opts: Options, ports: { http: number; mqtt: number }
     childEnv({
       MQTT_PORT: String(ports.mqtt),
       HTTP_PORT: String(ports.http),
+      GB26875_PORT: String(ports.gb26875),
       HOST: opts.host,
       REDIS_URL: DEMO.redisUrl,
       REDIS_PREFIX: DEMO.redisPrefix,
