@@ -6,8 +6,10 @@
  *      (PostgreSQL firewatch_demo, InfluxDB firewatch_demo, Redis keys fwdemo:*; clean-state.ts), never touching
  *      other data;
  *   3. starts the server (src/server.ts) as a child process, logging to a file, and waits for /readyz (server.ts);
- *   4. provisions Hangzhou through the API: 3 districts, 6 streets, 20 units, their devices (provision.ts);
- *   5. runs every simulated device in one child process (scripts/demo-devices.ts): the MQTT devices and three
+ *   4. provisions Hangzhou through the API: 3 districts, 6 streets, 20 units, their devices, a few UITDs over
+ *      GB/T 26875.3 (provision.ts, scripts/demo-gb26875.ts);
+ *   5. runs every simulated device in one child process (scripts/demo-devices.ts): the MQTT devices, the UITDs
+ *      (connecting to the server's GB/T 26875.3 gateway, on a free port unless --gb26875-port) and three
  *      simulated Modbus TCP gateways on free loopback ports, whose devices it then registers for polling
  *      (scripts/demo-modbus.ts, devices.ts);
  *   6. prints where to look (guide.ts), then a status line now and then (watch.ts), until Ctrl-C, SIGTERM or
@@ -60,7 +62,7 @@ async function main(): Promise<number> {
     if (servicesCode !== 0) throw new DemoError(`scripts/services.sh failed (exit ${servicesCode}); see its messages above`)
 
     const ports = await pickPorts(opts)
-    step('ports', `HTTP ${ports.http}, MQTT ${ports.mqtt} on ${opts.host}`)
+    step('ports', `HTTP ${ports.http}, MQTT ${ports.mqtt}, GB/T 26875.3 ${ports.gb26875} on ${opts.host}`)
     const cleaned = await cleanState()
     step('clean state', `dropped ${cleaned.join(', ')}`)
 
@@ -73,8 +75,8 @@ async function main(): Promise<number> {
     const api = new Api(server.base, credentials.apiKey, stop)
     const provisioned = await provision(api)
 
-    runner = await startDevices(opts, `mqtt://${server.connectHost}:${ports.mqtt}`, provisioned.simulated, folder)
-    const modbus = await waitDevices(api, runner, provisioned.simulated.length, stop)
+    runner = await startDevices(opts, `mqtt://${server.connectHost}:${ports.mqtt}`, { host: server.connectHost, port: ports.gb26875 }, provisioned, folder)
+    const modbus = await waitDevices(api, runner, provisioned.simulated.length + provisioned.uitds.length, stop)
 
     printGuide({
       base: server.base,
@@ -82,10 +84,12 @@ async function main(): Promise<number> {
       tokenFromEnv: fromEnv,
       credentials,
       mqttPort: ports.mqtt,
+      gb26875Port: ports.gb26875,
       host: opts.host,
       folder,
       simulated: provisioned.simulated,
       manual: provisioned.manual,
+      uitds: provisioned.uitds,
       modbus
     })
 
@@ -96,6 +100,8 @@ async function main(): Promise<number> {
       base: server.base,
       token: credentials.apiKey,
       simulated: provisioned.simulated,
+      uitds: provisioned.uitds,
+      intervalMs: opts.intervalMs,
       modbus: modbus !== null,
       folder,
       started: runStarted

@@ -1,7 +1,7 @@
 /**
- * The simulated devices, from the demo's side: one child process (scripts/demo-devices.ts) runs every MQTT device
- * and the Modbus gateways; the demo waits for the gateways to listen, registers their devices for polling, and waits
- * for the MQTT devices to connect.
+ * The simulated devices, from the demo's side: one child process (scripts/demo-devices.ts) runs every MQTT device,
+ * the UITDs over GB/T 26875.3 and the Modbus gateways; the demo waits for the gateways to listen, registers their
+ * devices for polling, and waits for the MQTT devices and the UITDs to connect.
  */
 import type { ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
@@ -25,8 +25,18 @@ export interface DeviceRunner {
   modbus: ModbusGuide
 }
 
-/** Write the credentials file and start the device runner; see waitDevices. */
-export async function startDevices(opts: Options, mqttUrl: string, simulated: Provisioned['simulated'], folder: RunFolder): Promise<DeviceRunner> {
+/**
+ * Write the credentials file and start the device runner; see waitDevices. `gb26875`: the server's GB/T 26875.3
+ * gateway, which the UITDs connect to.
+ */
+export async function startDevices(
+  opts: Options,
+  mqttUrl: string,
+  gb26875: { host: string; port: number },
+  provisioned: Provisioned,
+  folder: RunFolder
+): Promise<DeviceRunner> {
+  const { simulated, uitds } = provisioned
   // The Modbus gateways listen on loopback ports picked now, with the server holding its own.
   const host = '127.0.0.1'
   const ports = await freePorts(host, MODBUS_GATEWAYS.length)
@@ -35,13 +45,21 @@ export async function startDevices(opts: Options, mqttUrl: string, simulated: Pr
     intervalMs: opts.intervalMs,
     seed: opts.seed,
     devices: simulated.map((d) => ({ id: d.id, kind: d.kind, secret: d.secret, scenario: d.scenario })),
-    modbus: modbusRun(host, ports, opts.intervalMs, opts.seed, folder.modbusControl)
+    modbus: modbusRun(host, ports, opts.intervalMs, opts.seed, folder.modbusControl),
+    gb26875: {
+      // net.connect takes an IPv6 address without its brackets.
+      host: gb26875.host.replace(/^\[(.*)\]$/, '$1'),
+      port: gb26875.port,
+      intervalMs: opts.intervalMs,
+      seed: opts.seed,
+      uitds: uitds.map((u) => ({ id: u.id, address: u.address, scenario: u.scenario }))
+    }
   }
   writeFileSync(folder.credentialsFile, JSON.stringify(credentials, null, 2), { mode: 0o600 })
   const child = startChild('scripts/demo-devices.ts', [folder.credentialsFile], folder.devicesLog, childEnv({}))
   step(
     'devices',
-    `starting ${simulated.length} simulated MQTT devices and ${MODBUS_GATEWAYS.length} Modbus gateways in one process (pid ${child.pid}, every ${opts.intervalMs} ms, log ${folder.devicesLog})`
+    `starting ${simulated.length} simulated MQTT devices, ${uitds.length} UITDs over GB/T 26875.3 and ${MODBUS_GATEWAYS.length} Modbus gateways in one process (pid ${child.pid}, every ${opts.intervalMs} ms, log ${folder.devicesLog})`
   )
   return { child, logFile: folder.devicesLog, modbus: { host, ports, controlFile: folder.modbusControl } }
 }
@@ -52,7 +70,8 @@ export function assertDevicesRunning(runner: DeviceRunner): void {
 }
 
 /**
- * Register the Modbus devices once their gateways listen, then wait for the MQTT devices to connect.
+ * Register the Modbus devices once their gateways listen, then wait for the `expected` MQTT devices and UITDs to
+ * connect (the server counts both in connectedDevices; the Modbus devices are polled, not connected).
  * Resolves to the Modbus side of the guide, null when the gateways did not start.
  */
 export async function waitDevices(api: Api, runner: DeviceRunner, expected: number, stop: AbortSignal): Promise<ModbusGuide | null> {

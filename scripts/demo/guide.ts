@@ -19,10 +19,12 @@ export function printGuide(p: {
   tokenFromEnv: boolean
   credentials: { username: string; password: string; apiKey: string }
   mqttPort: number
+  gb26875Port: number
   host: string
   folder: RunFolder
   simulated: Provisioned['simulated']
   manual: Provisioned['manual']
+  uitds: Provisioned['uitds']
   modbus: ModbusGuide | null
 }): void {
   const host = p.host === '0.0.0.0' || p.host === '::' ? '127.0.0.1' : p.host
@@ -32,7 +34,8 @@ export function printGuide(p: {
   console.log(`\n${line}`)
   console.log(
     ` ${bold(green('Firewatch demo is running'))}: ${CITY.name}, ${DISTRICTS.length} districts, ${STREETS.length} streets, ${UNITS.length} units, ${p.simulated.length} simulated devices` +
-      (p.modbus ? ` + ${MODBUS_DEVICES.length} over Modbus` : '')
+      (p.modbus ? ` + ${MODBUS_DEVICES.length} over Modbus` : '') +
+      ` + ${p.uitds.length} UITDs over GB/T 26875.3`
   )
   console.log(line)
   console.log(` ${bold('API')}          ${cyan(`${p.base}/api/v1`)}   (bearer: the API key below)`)
@@ -43,6 +46,12 @@ export function printGuide(p: {
   console.log(` ${bold('API key')}      ${p.credentials.apiKey}`)
   console.log(` ${bold('bootstrap')}    ${p.token}${p.tokenFromEnv ? dim('   (FIREWATCH_ADMIN_TOKEN from the environment)') : dim('   (FIREWATCH_ADMIN_TOKEN: only creates the first administrator)')}`)
   console.log(` ${bold('MQTT')}         mqtt://${host}:${p.mqttPort}`)
+  console.log(
+    ` ${bold('GB/T 26875.3')} ${host}:${p.gb26875Port}   ${p.uitds.length} UITDs (${p.uitds.map((u) => u.address).join(', ')})   ${dim('(GB26875_PORT; the address is their identity)')}`
+  )
+  console.log(
+    `              ${dim(`the console shows them as "uitd (gb26875)", online while connected (${p.base}/console/#devices/${p.uitds[0]?.id ?? ''}); the API as protocol gb26875 with gb26875.address`)}`
+  )
   if (p.modbus) {
     const mb = p.modbus
     for (const [i, g] of MODBUS_GATEWAYS.entries()) {
@@ -60,6 +69,10 @@ export function printGuide(p: {
     const unit = UNITS.find((u) => u.id === d.unitId)
     console.log(`   ${d.id.padEnd(26)} ${INTERESTING[d.id]!.what.padEnd(46)} ${dim(unit?.name ?? '')}`)
   }
+  for (const u of p.uitds.filter((d) => d.what)) {
+    const unit = UNITS.find((x) => x.id === u.unitId)
+    console.log(`   ${u.id.padEnd(26)} ${u.what!.padEnd(46)} ${dim(unit?.name ?? '')}`)
+  }
   const modbusWatch = p.modbus ? MODBUS_DEVICES.filter((d) => d.what) : []
   for (const d of modbusWatch) {
     const unit = UNITS.find((u) => u.id === d.unitId)
@@ -72,6 +85,8 @@ export function printGuide(p: {
   console.log(`   curl -s ${auth} "$FW/api/v1/devices/${leak}/readings?metric=pressure_mpa&limit=5"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/devices/${leak}/readings?every=10s"`)
   console.log(`   curl -s ${auth} "$FW/api/v1/devices/${fire}/events"`)
+  const uitdFire = p.uitds.find((u) => u.scenario === 'fire') ?? p.uitds[0]
+  if (uitdFire) console.log(`   curl -s ${auth} "$FW/api/v1/devices/${uitdFire.id}/events"   ${dim('# a UITD over GB/T 26875.3: each event confirmed once stored')}`)
   console.log(`   curl -s ${auth} "$FW/api/v1/alerts?status=unresolved"   ${dim('# alerts the rules raised (docs/RULES.md)')}`)
   console.log(`   curl -s ${auth} "$FW/api/v1/alerts?deviceId=${fire}"`)
   console.log(`   curl -s ${auth} -X POST "$FW/api/v1/alerts/<id>/resolve" -H 'content-type: application/json' -d '{"disposition":"false_alarm"}'`)

@@ -1,6 +1,10 @@
-/** Provisioning the simulated city through the API: jurisdictions, units, inspectors, MQTT devices, and the Modbus devices. */
+/**
+ * Provisioning the simulated city through the API: jurisdictions, units, inspectors, MQTT devices, the UITDs over
+ * GB/T 26875.3, and the Modbus devices.
+ */
 import { randomBytes } from 'node:crypto'
 import { CITY, DISTRICTS, MANUAL_DEVICE, STREETS, UNITS, devicesOf, type DemoDevice } from '../demo-city.js'
+import { GB26875_UITDS, type DemoUitd } from '../demo-gb26875.js'
 import { MODBUS_DEVICES, MODBUS_GATEWAYS } from '../demo-modbus.js'
 import type { Api } from './api.js'
 import { DemoError } from './errors.js'
@@ -24,6 +28,8 @@ async function pool<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>
 export interface Provisioned {
   simulated: (DemoDevice & { secret: string })[]
   manual: { id: string; secret: string }
+  /** The UITDs over GB/T 26875.3: registered by address, no secret. */
+  uitds: DemoUitd[]
 }
 
 export async function provision(api: Api): Promise<Provisioned> {
@@ -81,9 +87,23 @@ export async function provision(api: Api): Promise<Provisioned> {
   // The server hashes each secret with scrypt: a few at a time keeps both cores busy without queueing.
   const secrets = await pool(devices, 4, create)
   const manualSecret = await create(MANUAL_DEVICE)
+
+  progress = new Progress('', 'UITDs over GB/T 26875.3', GB26875_UITDS.length)
+  for (const u of GB26875_UITDS) {
+    await api.call('POST', '/api/v1/devices', {
+      id: u.id,
+      unitId: u.unitId,
+      kind: 'uitd',
+      name: u.name,
+      protocol: 'gb26875',
+      gb26875: { address: u.address }
+    })
+    progress.tick()
+  }
   return {
     simulated: devices.map((d, i) => ({ ...d, secret: secrets[i]! })),
-    manual: { id: MANUAL_DEVICE.id, secret: manualSecret }
+    manual: { id: MANUAL_DEVICE.id, secret: manualSecret },
+    uitds: GB26875_UITDS
   }
 }
 
