@@ -9,6 +9,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { ByteWriter } from './byte-writer.js'
 import { isAsSent } from './normalize.js'
 import type { IngestItem, IngestMessage, MessageType } from './types.js'
 
@@ -375,37 +376,6 @@ export class IngestLog {
  */
 function contentMember(seq: number, json: string): string {
   return `${seq}:#${createHash('sha1').update(json).digest('base64url').slice(0, 16)}`
-}
-
-/** The bodies of one script call, written back to back into one buffer: strings encoded once, payloads copied. */
-class ByteWriter {
-  private buf: Buffer
-  length = 0
-
-  constructor(expected: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(4096, expected + (expected >> 2)))
-  }
-
-  string(s: string): void {
-    this.reserve(s.length * 3)
-    this.length += this.buf.write(s, this.length)
-  }
-
-  bytes(b: Buffer): void {
-    this.reserve(b.length)
-    this.length += b.copy(this.buf, this.length)
-  }
-
-  bytesWritten(): Buffer {
-    return this.buf.subarray(0, this.length)
-  }
-
-  private reserve(n: number): void {
-    if (this.length + n <= this.buf.length) return
-    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n))
-    this.buf.copy(bigger, 0, 0, this.length)
-    this.buf = bigger
-  }
 }
 
 function toObject(flat: unknown[]): Record<string, unknown> {
