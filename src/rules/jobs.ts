@@ -64,6 +64,41 @@ export const WEBHOOK_STALL_LIMIT = 5
 export const FAILED_SWEEP_MS = 5_000
 
 /**
+ * Queues whose jobs must run rather than fail: timers (duration, escalation, isolation expiry, case deadlines) and
+ * notification digests. Their handlers are retried without limit and re-check their state, so they fail for good only
+ * by a way around the handler's retries: BullMQ's stall limit (the thread died during the job again and again), an
+ * UnrecoverableError, a job BullMQ could not move on. Such a job is kept in the failed set and run again (revived) by
+ * the sweep of the failed set (at the workers' start, then every FAILED_SWEEP_MS), with its stall count reset.
+ */
+export const REVIVED_QUEUES: readonly QueueName[] = [QUEUES.timers, QUEUES.notify]
+
+/**
+ * Times BullMQ may stall a timer or notification job (its thread dying mid-run: it is run again) before failing it,
+ * where its default is once: two deaths of the engine's thread during one job are not rare enough to lose an escalation.
+ */
+export const REVIVED_STALL_LIMIT = 5
+
+/**
+ * Times a failed timer or notification job is revived before it is given up (an error log `job given up` with its
+ * name, id, data and reason, and the `givenUp` counter) and taken out of the failed set: a job that kills its thread
+ * each time it runs must not take the engine down for ever. (REVIVED_STALL_LIMIT + 1) × (REVIVALS + 1) runs at most.
+ */
+export const REVIVALS = 3
+
+/** Counts of the revival sweep, in this thread since it started. */
+export interface RevivalStats {
+  /** Failed jobs run again. */
+  revived: number
+  /** Failed jobs out of revivals, given up. */
+  givenUp: number
+}
+
+/** The job's hash field that counts its revivals; its stall count (`stc`) is reset with it, the job still failed. */
+const REVIVE = `if redis.call('ZSCORE', KEYS[2], ARGV[1]) == false then return -1 end
+redis.call('HDEL', KEYS[1], 'stc')
+return redis.call('HINCRBY', KEYS[1], 'fwRevivals', 1)`
+
+/**
  * A timer or a notification must not give up while PostgreSQL or Redis is away for a while: retried without limit,
  * backing off to one attempt every 30 s (the `capped` strategy below). Handlers check their state first, so a retry
  * after the fact does nothing; a job that can never succeed (a bug) shows in the failure log and /metrics.
@@ -74,6 +109,8 @@ const DEFAULT_JOB: JobsOptions = {
   removeOnComplete: true,
   removeOnFail: true
 }
+/** A timer or a notification that fails for good anyway stays in the failed set, for the revival sweep. */
+const REVIVED_JOB: JobsOptions = { ...DEFAULT_JOB, removeOnFail: false }
 const capped = (attemptsMade: number) => Math.min(500 * 2 ** Math.min(attemptsMade, 10), 30_000)
 /** `fast` (the 119 forward, GB 50440's 3 s budget): 100 ms doubling to 2 s. */
 const fast = (attemptsMade: number) => Math.min(100 * 2 ** Math.max(0, Math.min(attemptsMade - 1, 10)), 2_000)
@@ -106,11 +143,15 @@ export class Jobs {
   private readonly failedHandlers: Partial<Record<QueueName, FailedHandler>> = {}
   private readonly workers: Worker[] = []
   private readonly workerConnections: Redis[] = []
+  readonly revivals: RevivalStats = { revived: 0, givenUp: 0 }
+  private reviveTimer: NodeJS.Timeout | null = null
+  private reviving = false
 
   constructor(private readonly cfg: JobsConfig) {
     this.producer = new Redis(cfg.redisUrl, { maxRetriesPerRequest: 1, lazyConnect: true })
     this.producer.on('error', (err) => cfg.log.warn({ err }, 'BullMQ producer connection error'))
-    const queue = (name: QueueName) => new Queue(name, { connection: this.producer, prefix: cfg.prefix, defaultJobOptions: DEFAULT_JOB })
+    const queue = (name: QueueName) =>
+      new Queue(name, { connection: this.producer, prefix: cfg.prefix, defaultJobOptions: REVIVED_QUEUES.includes(name) ? REVIVED_JOB : DEFAULT_JOB })
     this.queues = { timers: queue('timers'), notify: queue('notify'), webhooks: queue('webhooks'), forward119: queue('forward119') }
     for (const q of Object.values(this.queues)) q.on('error', (err) => cfg.log.warn({ err, queue: q.name }, 'BullMQ queue error'))
   }
@@ -151,7 +192,7 @@ export class Jobs {
           concurrency: name === 'timers' ? 4 : name === 'webhooks' ? (this.cfg.webhookConcurrency ?? 50) : 8,
           autorun: true,
           settings: { backoffStrategy },
-          ...(name === 'forward119' ? FORWARD_LOCKS : name === 'webhooks' ? { maxStalledCount: WEBHOOK_STALL_LIMIT } : {})
+          ...(name === 'forward119' ? FORWARD_LOCKS : name === 'webhooks' ? { maxStalledCount: WEBHOOK_STALL_LIMIT } : { maxStalledCount: REVIVED_STALL_LIMIT })
         }
       )
       worker.on('failed', (job, err) => {
@@ -162,6 +203,14 @@ export class Jobs {
       })
       worker.on('error', (err) => this.cfg.log.warn({ err, queue: name }, 'BullMQ worker error'))
       this.workers.push(worker)
+    }
+    // Timers and notifications failed however, here or by a thread that died since: run again (at start, then every few seconds).
+    const revived = workers.filter((q) => REVIVED_QUEUES.includes(q))
+    if (revived.length > 0) {
+      const sweep = () => void this.reviveFailed(revived)
+      sweep()
+      this.reviveTimer = setInterval(sweep, FAILED_SWEEP_MS)
+      this.reviveTimer.unref()
     }
     // One sweep schedule however many instances start: the scheduler id is the key.
     if (workers.includes('timers')) await this.queues.timers.upsertJobScheduler('sweep', { every: this.cfg.sweepEveryMs }, { name: 'sweep', opts: { removeOnComplete: true, removeOnFail: 100 } })
@@ -195,6 +244,45 @@ export class Jobs {
     return this.queues[queue].getFailed(0, limit - 1)
   }
 
+  /**
+   * Run again each job kept in these queues' failed sets (REVIVED_QUEUES): its revival counted on the job and its stall
+   * count reset, then moved back to wait. Several sweeps (threads, instances) may see one job: it is revived once (only
+   * a job still failed is counted, only one retry moves it), or, out of revivals, given up once (removed, then logged).
+   */
+  async reviveFailed(queues: readonly QueueName[] = REVIVED_QUEUES): Promise<void> {
+    if (this.reviving) return
+    this.reviving = true
+    try {
+      for (const name of queues) {
+        const q = this.queues[name]
+        for (const job of await q.getFailed(0, 99)) {
+          if (!job?.id) continue
+          const base = { queue: name, job: job.name, jobId: job.id, reason: job.failedReason, attemptsStarted: job.attemptsStarted }
+          try {
+            const n = Number(await this.producer.eval(REVIVE, 2, q.toKey(job.id), q.toKey('failed'), job.id))
+            if (n < 0) continue
+            if (n > REVIVALS) {
+              await job.remove()
+              this.revivals.givenUp++
+              this.cfg.log.error({ ...base, revivals: n - 1, data: job.data }, 'job given up: failed again after every revival; what it was to do has not happened')
+              continue
+            }
+            await job.retry('failed')
+            this.revivals.revived++
+            this.cfg.log.warn({ ...base, revival: n }, 'failed job revived: run again')
+          } catch (err) {
+            // Taken up by another sweep meanwhile (no longer failed), or Redis away: the next sweep sees it if it must.
+            this.cfg.log.debug({ err, ...base }, 'failed job not revived')
+          }
+        }
+      }
+    } catch (err) {
+      this.cfg.log.warn({ err }, 'failed jobs not read')
+    } finally {
+      this.reviving = false
+    }
+  }
+
   /** Remove a waiting or delayed job (best effort: its handler re-checks anyway). */
   async cancel(queue: QueueName, id: string): Promise<void> {
     try {
@@ -217,6 +305,7 @@ export class Jobs {
 
   /** Let running jobs finish, then close every connection. */
   async close(): Promise<void> {
+    if (this.reviveTimer) clearInterval(this.reviveTimer)
     await Promise.all(this.workers.map((w) => w.close()))
     await Promise.all(Object.values(this.queues).map((q) => q.close()))
     for (const c of this.workerConnections) c.disconnect()
