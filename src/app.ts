@@ -245,7 +245,9 @@ export async function buildApp(config: Readonly<Config>, log: Logger): Promise<A
     acceptedByKind: ingestLog.appendedByKind,
     influxWriteSeconds: writer.stats.writeSeconds,
     // Webhooks are delivered in the engine's thread, the 119 forward in its own.
-    deliveries: { webhooks: engine.stats.webhooks, forward119: forward.stats }
+    deliveries: { webhooks: engine.stats.webhooks, forward119: forward.stats },
+    // Timers and notifications run again or given up after failing around their handler (the engine's thread).
+    failedJobs: engine.stats.jobs
   })
 
   let trimTimer: NodeJS.Timeout | null = null

@@ -9,6 +9,7 @@ import type { Config } from '../config/index.js'
 import type { Logger } from '../logger.js'
 import type { EngineStats } from './engine.js'
 import type { WebhookStats } from '../notifications/webhook-delivery.js'
+import type { RevivalStats } from './jobs.js'
 
 export interface EngineWorkerData {
   config: Readonly<Config>
@@ -21,7 +22,7 @@ export type EngineRequest =
   | { id: number; op: 'block'; ms: number }
   | { id: number; op: 'stop' }
 
-export type ThreadStats = EngineStats & { liveMessages: number; notifications: number; webhooks: WebhookStats }
+export type ThreadStats = EngineStats & { liveMessages: number; notifications: number; webhooks: WebhookStats; jobs: RevivalStats }
 
 export type EngineWorkerMessage =
   | { type: 'ready' }
@@ -30,7 +31,7 @@ export type EngineWorkerMessage =
   | { type: 'reply'; id: number; ok: boolean; message?: string }
 
 const ZERO: ThreadStats = { messages: 0, effects: 0, batches: 0, failures: 0, replaysSkipped: 0, deadLettered: 0, lastError: null, liveMessages: 0, notifications: 0,
-  webhooks: { delivered: 0, failed: 0, deadLettered: 0 } }
+  webhooks: { delivered: 0, failed: 0, deadLettered: 0 }, jobs: { revived: 0, givenUp: 0 } }
 
 export class EngineThread extends SupervisedThread<EngineWorkerMessage> {
   /** The counters of the running thread (a restarted thread counts from zero). */

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const runtime = buildRulesRuntime({ config, log, pool, redis, store, rules, profiles, ingestStream: data.ingestStream, runEngine: true })
   const engine = runtime.engine!
 
-  const stats = () => ({ ...engine.stats, liveMessages: runtime.live.published, notifications: runtime.notifier.sent, webhooks: { ...runtime.notifications.delivery.stats } })
+  const stats = () => ({ ...engine.stats, liveMessages: runtime.live.published, notifications: runtime.notifier.sent, webhooks: { ...runtime.notifications.delivery.stats }, jobs: { ...runtime.jobs.revivals } })
   const report = setInterval(() => post({ type: 'stats', stats: stats() }), 200)
 
   port.on('message', (m: EngineRequest) => {

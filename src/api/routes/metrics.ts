@@ -30,6 +30,8 @@ export interface MetricsDeps {
     influxWriteSeconds?: LatencyHistogram
     /** Webhook and 119 deliveries (counted where the BullMQ workers run). */
     deliveries?: NotificationStats
+    /** Timer and notification jobs failed around their handler: run again, or out of revivals and given up. */
+    failedJobs?: { revived: number; givenUp: number }
   }>
 }
 
@@ -59,6 +61,7 @@ export const metricsRoutes =
     const byKind = gauge('firewatch_messages_accepted_by_kind_total', 'Device messages appended to the ingest log, by kind', ['kind'])
     const influxWrite = mirroredHistogram(registry, 'firewatch_influx_write_seconds', 'Duration of InfluxDB write requests (accepted or not)')
     const webhooks = gauge('firewatch_webhook_deliveries_total', 'Webhook delivery attempts by outcome (delivered, failed and retried or dead-lettered)', ['outcome'])
+    const failedJobs = gauge('firewatch_failed_jobs_total', 'Timer and notification jobs failed around their handler (stall limit), by outcome (revived: run again, given_up)', ['outcome'])
     const forwards = gauge('firewatch_forward_119_total', '119 forward attempts by outcome (delivered, failed, gave_up: the failure that ended them)', ['outcome'])
 
     app.get('/metrics', { logLevel: 'warn', schema: { hide: true } }, async (_req, reply) => {
@@ -91,6 +94,10 @@ export const metricsRoutes =
         forwards.set({ outcome: 'delivered' }, f.delivered)
         forwards.set({ outcome: 'failed' }, f.failed)
         forwards.set({ outcome: 'gave_up' }, f.gaveUp)
+      }
+      if (m.failedJobs) {
+        failedJobs.set({ outcome: 'revived' }, m.failedJobs.revived)
+        failedJobs.set({ outcome: 'given_up' }, m.failedJobs.givenUp)
       }
       return reply.type(registry.contentType).send(await registry.metrics())
     })
