@@ -79,11 +79,9 @@ describe('a timer failed around its handler', () => {
   })
 
   it('is given up, logged and counted, when it fails again after every revival', async () => {
-    const log = pino({ level: 'silent' })
-    const errors: unknown[] = []
-    const logged = { ...log, error: (o: unknown) => void errors.push(o) } as unknown as typeof log
-    logged.child = () => logged
-    const jobs = new Jobs({ redisUrl: REDIS_URL, prefix: `${bull()}-given-up`, log: logged, sweepEveryMs: 60_000 })
+    const errors: Record<string, unknown>[] = []
+    const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(JSON.parse(line) as Record<string, unknown>) })
+    const jobs = new Jobs({ redisUrl: REDIS_URL, prefix: `${bull()}-given-up`, log, sweepEveryMs: 60_000 })
     const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null })
     // A timer that always fails around its handler's retries.
     const broken = new Worker('timers', async (job) => {
@@ -97,7 +95,7 @@ describe('a timer failed around its handler', () => {
       expect(jobs.revivals.revived).toBe(REVIVALS)
       expect(await redis.zcard(`${bull()}-given-up:timers:failed`)).toBe(0)
       expect(await redis.exists(`${bull()}-given-up:timers:broken-1`)).toBe(0)
-      expect(errors).toEqual([expect.objectContaining({ queue: 'timers', job: 'broken', jobId: 'broken-1', reason: 'always broken', revivals: REVIVALS })])
+      expect(errors).toEqual([expect.objectContaining({ queue: 'timers', job: 'broken', jobId: 'broken-1', reason: 'always broken', revivals: REVIVALS, msg: expect.stringContaining('job given up') })])
     } finally {
       await broken.close()
       connection.disconnect()

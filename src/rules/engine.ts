@@ -1,7 +1,7 @@
 /**
  * The rule engine: a consumer group of the ingest log (so every transport's messages reach it), a per-device state
  * machine (evaluator.ts) kept in memory and written through to Redis on every change, and BullMQ jobs for whatever
- * must happen later (duration timers, the silence sweep, isolation expiry).
+ * must happen later (duration timers, the silence sweep, isolation expiry); jobs.ts runs again those BullMQ fails.
  *
  * Order of work per message: evaluate → act (alerts in PostgreSQL, timers in BullMQ) → save the changed state →
  * ack the batch. A failure anywhere drops the in-memory state and re-reads the batch: the saved state still says the
